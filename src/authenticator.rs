@@ -1,0 +1,172 @@
+//! The [`Authenticator`] trait: how to log in. When to log in is the [`AuthClient`](crate::AuthClient)'s job.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::credential::Credential;
+use crate::error::Result;
+
+/// A boxed, sendable future, so the trait stays object-safe without extra crates.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One way of logging into one server. Each backend implements it; the
+/// [`AuthClient`](crate::AuthClient) decides when to call it (caching, refresh, 401 retry).
+///
+/// Implementors write an inherent `async fn` and box it in the trait method.
+///
+/// ```
+/// use rpa_auth::{Authenticator, BoxFuture, Credential, Placement, Result, SecretString};
+///
+/// #[derive(Debug)]
+/// struct StaticToken(url::Url);
+///
+/// impl Authenticator for StaticToken {
+///     fn backend(&self) -> &'static str { "static" }
+///     fn base_url(&self) -> &url::Url { &self.0 }
+///     fn authenticate<'a>(&'a self, _http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+///         Box::pin(async { Ok(Credential::new(SecretString::from("t"), Placement::Bearer)) })
+///     }
+/// }
+/// ```
+pub trait Authenticator: Send + Sync + fmt::Debug {
+    /// Short name used in errors and logs, e.g. `uipath`, `aa`, `pyramid`.
+    fn backend(&self) -> &'static str;
+
+    /// The server's base URL. Credentials are only ever sent to its origin.
+    fn base_url(&self) -> &Url;
+
+    /// Logs in and yields a fresh credential.
+    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>>;
+
+    /// Renews a credential that is still valid. The default logs in again; backends whose server has a
+    /// cheaper renewal (Automation Anywhere's token refresh) override it.
+    fn refresh<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<Credential>> {
+        let _ = current;
+        self.authenticate(http)
+    }
+
+    /// Ends the server-side session of `current`. The default does nothing, for servers without logout.
+    fn logout<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = (http, current);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl<T: Authenticator + ?Sized> Authenticator for Arc<T> {
+    fn backend(&self) -> &'static str {
+        (**self).backend()
+    }
+    fn base_url(&self) -> &Url {
+        (**self).base_url()
+    }
+    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+        (**self).authenticate(http)
+    }
+    fn refresh<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<Credential>> {
+        (**self).refresh(http, current)
+    }
+    fn logout<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<()>> {
+        (**self).logout(http, current)
+    }
+}
+
+impl<T: Authenticator + ?Sized> Authenticator for Box<T> {
+    fn backend(&self) -> &'static str {
+        (**self).backend()
+    }
+    fn base_url(&self) -> &Url {
+        (**self).base_url()
+    }
+    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+        (**self).authenticate(http)
+    }
+    fn refresh<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<Credential>> {
+        (**self).refresh(http, current)
+    }
+    fn logout<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<()>> {
+        (**self).logout(http, current)
+    }
+}
+
+/// An [`Authenticator`] made from a closure: handy for tokens from a vault, and for tests.
+///
+/// ```
+/// use rpa_auth::{authenticator, Credential, Placement, SecretString};
+///
+/// let base = url::Url::parse("https://orch.example.com/").unwrap();
+/// let auth = authenticator::from_fn("vault", base, |_http| async {
+///     Ok(Credential::new(SecretString::from("from-vault"), Placement::Bearer))
+/// });
+/// # let _ = auth;
+/// ```
+pub fn from_fn<F, Fut>(backend: &'static str, base_url: Url, login: F) -> FnAuthenticator<F>
+where
+    F: Fn(reqwest::Client) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Credential>> + Send + 'static,
+{
+    FnAuthenticator {
+        backend,
+        base_url,
+        login,
+    }
+}
+
+/// The [`Authenticator`] returned by [`from_fn`].
+pub struct FnAuthenticator<F> {
+    backend: &'static str,
+    base_url: Url,
+    login: F,
+}
+
+impl<F> fmt::Debug for FnAuthenticator<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnAuthenticator")
+            .field("backend", &self.backend)
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, Fut> Authenticator for FnAuthenticator<F>
+where
+    F: Fn(reqwest::Client) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Credential>> + Send + 'static,
+{
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+    fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+        Box::pin((self.login)(http.clone()))
+    }
+}

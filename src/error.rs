@@ -1,0 +1,474 @@
+//! The crate's one error type.
+//!
+//! Every error names the backend (`uipath`, `aa`, `pyramid`, …), the endpoint it concerns (method and path,
+//! never the query string or userinfo) and the cause, with the server's own code and message when it sent
+//! one. No error ever holds a password, key or token: failed responses are reduced to their parsed error
+//! code and message, truncated, and the body of a successful login is never kept.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+/// `Result` with this crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The longest server message kept in an error, in characters.
+const MAX_SERVER_TEXT: usize = 200;
+
+/// The request an error concerns: method and path, without query string or userinfo.
+///
+/// ```
+/// # use rpa_auth::Endpoint;
+/// let url = url::Url::parse("https://orch.example.com/api/Account/Authenticate?x=1").unwrap();
+/// let endpoint = Endpoint::new(reqwest::Method::POST, &url);
+/// assert_eq!(endpoint.to_string(), "POST /api/Account/Authenticate");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    method: Method,
+    path: String,
+}
+
+impl Endpoint {
+    /// The endpoint of a request to `url` with `method`; only the path of the URL is kept.
+    pub fn new(method: Method, url: &Url) -> Self {
+        Self {
+            method,
+            path: url.path().to_owned(),
+        }
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The URL path, without query string.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// What a server said about a failure: its own error code and message, as parsed from its error body.
+///
+/// The text is truncated to a few hundred characters; the rest of the body is not kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerMessage {
+    code_field: &'static str,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl ServerMessage {
+    /// A server message whose code came in the field named `code_field` (e.g. `errorCode`, `code`, `error`).
+    pub fn new(code_field: &'static str, code: Option<String>, message: Option<String>) -> Self {
+        Self {
+            code_field,
+            code: code.map(|c| truncate(&c)),
+            message: message.map(|m| truncate(&m)),
+        }
+    }
+
+    /// The server's error code, e.g. `1000` for UiPath or `UM1117` for Automation Anywhere.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The server's error message.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// True when the server sent neither code nor message.
+    pub fn is_empty(&self) -> bool {
+        self.code.is_none() && self.message.is_none()
+    }
+}
+
+impl fmt::Display for ServerMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.code, &self.message) {
+            (Some(code), Some(message)) => write!(f, "{} {code}: {message}", self.code_field),
+            (Some(code), None) => write!(f, "{} {code}", self.code_field),
+            (None, Some(message)) => f.write_str(message),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+fn truncate(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(MAX_SERVER_TEXT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// Why a server refused a login.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Wrong user name, password, API key or client secret.
+    BadCredentials,
+    /// The account is locked after too many failed logins; it may unlock by itself later.
+    AccountLocked,
+    /// The account is disabled; an administrator must enable it.
+    AccountDisabled,
+    /// The account needs a multi-factor code and none was given.
+    MfaRequired,
+    /// The multi-factor code was wrong or expired.
+    MfaInvalid,
+    /// The OAuth client is unknown or its secret is wrong.
+    InvalidClient,
+    /// The OAuth client asked for scopes it is not granted.
+    InvalidScope,
+    /// The server does not accept this kind of login here (wrong endpoint, grant or version).
+    Unsupported,
+    /// Anything else the server said no to.
+    Other,
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadCredentials => "invalid credentials",
+            Self::AccountLocked => "account locked",
+            Self::AccountDisabled => "account disabled",
+            Self::MfaRequired => "multi-factor code required",
+            Self::MfaInvalid => "multi-factor code rejected",
+            Self::InvalidClient => "invalid client",
+            Self::InvalidScope => "invalid scope",
+            Self::Unsupported => "login method not supported here",
+            Self::Other => "login refused",
+        })
+    }
+}
+
+/// What kind of transport failure happened.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The connection could not be made (DNS, refused, TLS handshake).
+    Connect,
+    /// The server did not answer in time.
+    Timeout,
+    /// The connection broke while the request or response was under way.
+    Other,
+}
+
+/// Every error this crate returns.
+///
+/// Display is one lower-case line naming the backend, the endpoint and the cause; the underlying
+/// transport error, if any, is reachable through [`std::error::Error::source`].
+#[non_exhaustive]
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable: a malformed URL, plain `http://` to a remote host, a missing value.
+    #[error("{backend}: invalid configuration: {message}")]
+    Config {
+        /// Backend name.
+        backend: &'static str,
+        /// What is wrong, in words a user can act on.
+        message: String,
+    },
+
+    /// The server refused the login.
+    #[error("{backend}: {reason}: login rejected by {endpoint} (HTTP {}{})", status.as_u16(), with_server(server))]
+    LoginRejected {
+        /// Backend name.
+        backend: &'static str,
+        /// The login endpoint.
+        endpoint: Endpoint,
+        /// HTTP status of the refusal.
+        status: StatusCode,
+        /// Why, as far as the server's answer tells.
+        reason: RejectReason,
+        /// The server's own code and message.
+        server: Option<ServerMessage>,
+    },
+
+    /// The server answered with an error status that is not a refusal of the credentials
+    /// (429, 5xx, an unexpected 4xx).
+    #[error("{backend}: {endpoint} answered HTTP {}{}{}", status.as_u16(), retry_after_text(retry_after), with_server(server))]
+    Status {
+        /// Backend name.
+        backend: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// HTTP status.
+        status: StatusCode,
+        /// How long the server asked the client to wait, from `Retry-After`.
+        retry_after: Option<Duration>,
+        /// The server's own code and message.
+        server: Option<ServerMessage>,
+    },
+
+    /// The server's answer could not be read: an HTML page instead of JSON, malformed or truncated JSON,
+    /// an oversized body, a missing field.
+    #[error("{backend}: unreadable answer from {endpoint} (HTTP {}): {cause}", status.as_u16())]
+    InvalidResponse {
+        /// Backend name.
+        backend: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// HTTP status of the answer.
+        status: StatusCode,
+        /// What was wrong with it.
+        cause: String,
+    },
+
+    /// The request did not get an answer: connection refused, timeout, broken connection.
+    #[error("{backend}: {endpoint} {}", transport_text(*kind))]
+    Transport {
+        /// Backend name.
+        backend: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// What kind of failure.
+        kind: TransportKind,
+        /// The underlying error, with its URL removed.
+        #[source]
+        source: Option<Arc<reqwest::Error>>,
+    },
+
+    /// A request was still answered 401 after the credential was renewed.
+    #[error("{backend}: {endpoint} still answered HTTP {} after a fresh login", status.as_u16())]
+    Unauthorized {
+        /// Backend name.
+        backend: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// The status of the last answer (401).
+        status: StatusCode,
+    },
+
+    /// A request answered 401 could not be sent again after the re-login, because its body is a stream.
+    #[error(
+        "{backend}: {endpoint} answered HTTP 401 and its streaming body cannot be replayed; the credential was dropped, send the request again"
+    )]
+    BodyNotReplayable {
+        /// Backend name.
+        backend: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+    },
+
+    /// The request itself cannot be sent as asked: a credential placement it cannot carry, a
+    /// malformed URL, a target outside the configured origin.
+    #[error("{backend}: cannot send {endpoint}: {cause}")]
+    Request {
+        /// Backend name.
+        backend: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// Why.
+        cause: String,
+    },
+}
+
+fn with_server(server: &Option<ServerMessage>) -> String {
+    match server {
+        Some(server) if !server.is_empty() => format!(", {server}"),
+        _ => String::new(),
+    }
+}
+
+fn retry_after_text(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(", retry after {} s", wait.as_secs()),
+        None => String::new(),
+    }
+}
+
+fn transport_text(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Connect => "could not connect",
+        TransportKind::Timeout => "timed out",
+        TransportKind::Other => "failed in transit",
+    }
+}
+
+impl Error {
+    /// A configuration error for `backend`.
+    pub fn config(backend: &'static str, message: impl Into<String>) -> Self {
+        Self::Config {
+            backend,
+            message: message.into(),
+        }
+    }
+
+    /// A transport error from reqwest, with the URL removed so no query string can leak.
+    pub fn transport(backend: &'static str, endpoint: Endpoint, error: reqwest::Error) -> Self {
+        let kind = if error.is_timeout() {
+            TransportKind::Timeout
+        } else if error.is_connect() {
+            TransportKind::Connect
+        } else {
+            TransportKind::Other
+        };
+        Self::Transport {
+            backend,
+            endpoint,
+            kind,
+            source: Some(Arc::new(error.without_url())),
+        }
+    }
+
+    /// The backend the error comes from.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Config { backend, .. }
+            | Self::LoginRejected { backend, .. }
+            | Self::Status { backend, .. }
+            | Self::InvalidResponse { backend, .. }
+            | Self::Transport { backend, .. }
+            | Self::Unauthorized { backend, .. }
+            | Self::BodyNotReplayable { backend, .. }
+            | Self::Request { backend, .. } => backend,
+        }
+    }
+
+    /// The endpoint the error concerns, when it concerns one.
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        match self {
+            Self::Config { .. } => None,
+            Self::LoginRejected { endpoint, .. }
+            | Self::Status { endpoint, .. }
+            | Self::InvalidResponse { endpoint, .. }
+            | Self::Transport { endpoint, .. }
+            | Self::Unauthorized { endpoint, .. }
+            | Self::BodyNotReplayable { endpoint, .. }
+            | Self::Request { endpoint, .. } => Some(endpoint),
+        }
+    }
+
+    /// The HTTP status of the answer behind the error, when there was one.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::LoginRejected { status, .. }
+            | Self::Status { status, .. }
+            | Self::InvalidResponse { status, .. }
+            | Self::Unauthorized { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's own error code and message, when it sent one.
+    pub fn server_message(&self) -> Option<&ServerMessage> {
+        match self {
+            Self::LoginRejected { server, .. } | Self::Status { server, .. } => server.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Why the login was rejected, for [`Error::LoginRejected`].
+    pub fn reject_reason(&self) -> Option<RejectReason> {
+        match self {
+            Self::LoginRejected { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// True when the server refused the credentials (or the account): trying again with the same
+    /// credentials will fail again, and may lock the account.
+    pub fn is_login_rejected(&self) -> bool {
+        matches!(self, Self::LoginRejected { .. })
+    }
+
+    /// True for a timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        )
+    }
+
+    /// How long the server asked to wait before trying again (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// True when trying again later may succeed: transport failures, 429, 502, 503, 504.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        let url = Url::parse("https://user:pw@orch.example.com/api/Account/Authenticate?token=abc")
+            .unwrap();
+        Endpoint::new(Method::POST, &url)
+    }
+
+    #[test]
+    fn endpoint_drops_query_and_userinfo() {
+        let text = endpoint().to_string();
+        assert_eq!(text, "POST /api/Account/Authenticate");
+    }
+
+    #[test]
+    fn login_rejected_reads_as_one_line_with_server_code() {
+        let error = Error::LoginRejected {
+            backend: "uipath",
+            endpoint: endpoint(),
+            status: StatusCode::BAD_REQUEST,
+            reason: RejectReason::BadCredentials,
+            server: Some(ServerMessage::new(
+                "errorCode",
+                Some("1000".into()),
+                Some("Invalid credentials, failed to login.".into()),
+            )),
+        };
+        assert_eq!(
+            error.to_string(),
+            "uipath: invalid credentials: login rejected by POST /api/Account/Authenticate \
+             (HTTP 400, errorCode 1000: Invalid credentials, failed to login.)"
+        );
+        assert!(error.is_login_rejected());
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn server_text_is_truncated() {
+        let long = "x".repeat(1000);
+        let message = ServerMessage::new("code", None, Some(long));
+        assert!(message.message().unwrap().chars().count() <= MAX_SERVER_TEXT + 1);
+    }
+
+    #[test]
+    fn status_error_reports_retry_after_and_is_transient() {
+        let error = Error::Status {
+            backend: "aa",
+            endpoint: endpoint(),
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(Duration::from_secs(3)),
+            server: None,
+        };
+        assert!(error.is_transient());
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
+        assert!(error.to_string().contains("HTTP 429, retry after 3 s"));
+    }
+}

@@ -1,0 +1,286 @@
+//! One login-side HTTP exchange, shared by every backend: send, refuse redirects, read a bounded body,
+//! and turn what came back into a typed error when it is not what the backend expected.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
+
+/// The largest login answer read, in bytes. Real ones are a few kilobytes.
+pub(crate) const MAX_LOGIN_BODY: usize = 1024 * 1024;
+
+/// A complete answer to a login-side request.
+pub(crate) struct Reply {
+    pub(crate) backend: &'static str,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+/// Sends `request` and reads the whole answer, at most [`MAX_LOGIN_BODY`] bytes.
+///
+/// Redirects are refused: a login must not be sent anywhere but the configured server.
+pub(crate) async fn send(
+    backend: &'static str,
+    http: &reqwest::Client,
+    request: reqwest::RequestBuilder,
+) -> Result<Reply> {
+    let request = request.build().map_err(|e| {
+        Error::config(
+            backend,
+            format!("could not build the login request ({})", e.without_url()),
+        )
+    })?;
+    let endpoint = Endpoint::new(request.method().clone(), request.url());
+    let sent_to = request.url().clone();
+    let mut response = http
+        .execute(request)
+        .await
+        .map_err(|e| Error::transport(backend, endpoint.clone(), e))?;
+    let status = response.status();
+    if response.url() != &sent_to || status.is_redirection() {
+        let target = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| sent_to.join(l).ok())
+            .or_else(|| (response.url() != &sent_to).then(|| response.url().clone()))
+            .map(|u| format!(" to {}", Endpoint::new(Method::GET, &u).path()))
+            .unwrap_or_default();
+        return Err(Error::InvalidResponse {
+            backend,
+            endpoint,
+            status,
+            cause: format!(
+                "the server redirected the login{target}; login requests are never redirected, check the server URL"
+            ),
+        });
+    }
+    let headers = response.headers().clone();
+    let mut body = BytesMut::new();
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| Error::transport(backend, endpoint.clone(), e))?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > MAX_LOGIN_BODY {
+            return Err(Error::InvalidResponse {
+                backend,
+                endpoint,
+                status,
+                cause: format!("the answer is larger than {} KiB", MAX_LOGIN_BODY / 1024),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Reply {
+        backend,
+        endpoint,
+        status,
+        headers,
+        body: body.freeze(),
+    })
+}
+
+impl Reply {
+    /// True when the answer is an HTML page (by content type or by its first character).
+    pub(crate) fn is_html(&self) -> bool {
+        let declared = self
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
+        declared || self.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+    }
+
+    /// Parses the body as JSON, with an error that says what was wrong without quoting the body.
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(self.invalid("an empty body where JSON was expected"));
+        }
+        if self.is_html() {
+            return Err(self.invalid("an HTML page where JSON was expected"));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            use serde_json::error::Category;
+            // Never include serde's message for data errors: it can quote values from the body.
+            self.invalid(match e.classify() {
+                Category::Eof => format!(
+                    "truncated JSON (the body ends after {} bytes)",
+                    self.body.len()
+                ),
+                Category::Syntax => {
+                    format!("malformed JSON at line {} column {}", e.line(), e.column())
+                }
+                Category::Data => format!(
+                    "JSON of an unexpected shape at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
+                Category::Io => "the body could not be read".to_owned(),
+            })
+        })
+    }
+
+    /// The body as UTF-8 text.
+    pub(crate) fn text(&self) -> Result<&str> {
+        std::str::from_utf8(&self.body).map_err(|_| self.invalid("the body is not UTF-8 text"))
+    }
+
+    /// How long the server asked to wait: `Retry-After` in seconds or as an HTTP date.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        parse_retry_after(self.headers.get(RETRY_AFTER)?.to_str().ok()?)
+    }
+
+    /// An unreadable-answer error for this reply.
+    pub(crate) fn invalid(&self, cause: impl Into<String>) -> Error {
+        Error::InvalidResponse {
+            backend: self.backend,
+            endpoint: self.endpoint.clone(),
+            status: self.status,
+            cause: cause.into(),
+        }
+    }
+
+    /// A status error (429, 5xx, unexpected 4xx) for this reply.
+    pub(crate) fn status_error(&self, server: Option<ServerMessage>) -> Error {
+        Error::Status {
+            backend: self.backend,
+            endpoint: self.endpoint.clone(),
+            status: self.status,
+            retry_after: self.retry_after(),
+            server,
+        }
+    }
+
+    /// A login-rejected error for this reply.
+    pub(crate) fn rejected(&self, reason: RejectReason, server: Option<ServerMessage>) -> Error {
+        Error::LoginRejected {
+            backend: self.backend,
+            endpoint: self.endpoint.clone(),
+            status: self.status,
+            reason,
+            server,
+        }
+    }
+}
+
+/// Parses a `Retry-After` value: delay-seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Reads a JSON value that may be a string or a number as text (error codes come as both).
+pub(crate) fn as_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Looks a key up in a JSON object ignoring ASCII case (servers differ: `result` / `Result`).
+pub(crate) fn get_ci<'v>(
+    object: &'v serde_json::Value,
+    key: &str,
+) -> Option<&'v serde_json::Value> {
+    let object = object.as_object()?;
+    object.get(key).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(content_type: &str, body: &str) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, content_type.parse().unwrap());
+        Reply {
+            backend: "test",
+            endpoint: Endpoint::new(Method::POST, &url::Url::parse("http://h/login").unwrap()),
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn cause(error: Error) -> String {
+        match error {
+            Error::InvalidResponse { cause, .. } => cause,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn html_is_named_as_such() {
+        let error = reply("text/html", "<html><body>Sign in</body></html>")
+            .json::<serde_json::Value>()
+            .unwrap_err();
+        assert!(cause(error).contains("HTML page"));
+        let error = reply("application/json", "  <!DOCTYPE html>")
+            .json::<serde_json::Value>()
+            .unwrap_err();
+        assert!(cause(error).contains("HTML page"));
+    }
+
+    #[test]
+    fn truncated_and_malformed_json_are_told_apart() {
+        let truncated = reply("application/json", r#"{"result":"abc"#).json::<serde_json::Value>();
+        assert!(cause(truncated.unwrap_err()).contains("truncated"));
+        let malformed =
+            reply("application/json", r#"{"result" "abc"}"#).json::<serde_json::Value>();
+        assert!(cause(malformed.unwrap_err()).contains("malformed"));
+    }
+
+    #[test]
+    fn data_errors_do_not_quote_the_body() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Wire {
+            count: u32,
+        }
+        let error = reply("application/json", r#"{"count":"secret-token-value"}"#)
+            .json::<Wire>()
+            .unwrap_err();
+        assert!(!error.to_string().contains("secret-token-value"));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        let soon = SystemTime::now() + Duration::from_secs(120);
+        let parsed = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(parsed <= Duration::from_secs(120) && parsed >= Duration::from_secs(110));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn case_insensitive_lookup() {
+        let value = serde_json::json!({"Result": "t", "success": true});
+        assert_eq!(get_ci(&value, "result").and_then(|v| v.as_str()), Some("t"));
+        assert_eq!(as_text(&serde_json::json!(1000)).as_deref(), Some("1000"));
+    }
+}

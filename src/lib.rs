@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod authenticator;
+pub mod backend;
+pub mod client;
+pub mod credential;
+#[cfg(feature = "emulator")]
+pub mod emulator;
+pub mod error;
+
+mod exchange;
+mod jwt;
+mod origin;
+
+pub use authenticator::{Authenticator, BoxFuture};
+pub use backend::uipath::UiPathBearerLogin;
+pub use client::{AuthClient, AuthClientBuilder, RequestBuilder};
+pub use credential::{Credential, Placement};
+pub use error::{Endpoint, Error, RejectReason, Result, ServerMessage};
+
+/// Re-exported so callers can build secrets without naming `secrecy` in their own `Cargo.toml`.
+pub use secrecy::{ExposeSecret, SecretString};

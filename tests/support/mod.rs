@@ -1,0 +1,63 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod token_server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rpa_auth::authenticator::{self, FnAuthenticator};
+use rpa_auth::{BoxFuture, Credential, Placement, Result, SecretString};
+
+/// A fake authenticator that counts its logins and issues `token-1`, `token-2`, … with a fixed lifetime,
+/// after an optional delay; or fails with the error `fail` makes.
+#[derive(Clone)]
+pub struct Counting {
+    pub logins: Arc<AtomicU64>,
+}
+
+impl Counting {
+    pub fn new() -> Self {
+        Self {
+            logins: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.logins.load(Ordering::SeqCst)
+    }
+
+    /// An authenticator for `base` whose login takes `delay` and answers with `outcome(n)` for the n-th login
+    /// (1-based).
+    pub fn authenticator<F>(
+        &self,
+        base: &str,
+        delay: Duration,
+        outcome: F,
+    ) -> FnAuthenticator<
+        impl Fn(reqwest::Client) -> BoxFuture<'static, Result<Credential>> + Send + Sync + use<F>,
+    >
+    where
+        F: Fn(u64) -> Result<Credential> + Send + Sync + Clone + 'static,
+    {
+        let logins = self.logins.clone();
+        authenticator::from_fn("fake", url::Url::parse(base).unwrap(), move |_http| {
+            let logins = logins.clone();
+            let outcome = outcome.clone();
+            Box::pin(async move {
+                let n = logins.fetch_add(1, Ordering::SeqCst) + 1;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                outcome(n)
+            }) as BoxFuture<'static, Result<Credential>>
+        })
+    }
+}
+
+/// `token-<n>` in `Authorization: Bearer`, living `lifetime`.
+pub fn bearer(n: u64, lifetime: Duration) -> Credential {
+    Credential::new(SecretString::from(format!("token-{n}")), Placement::Bearer)
+        .expires_in(lifetime)
+}
