@@ -1,1 +1,135 @@
-fn main() {}
+//! `cargo run --example demo`: starts the built-in emulators, logs into each with each available method,
+//! makes one authenticated call, and prints what happened.
+
+use std::time::{Duration, Instant};
+
+use rpa_auth::emulator::uipath::UiPathEmulator;
+use rpa_auth::{AuthClient, SecretString, UiPathBearerLogin};
+
+/// One line of the table.
+struct Row {
+    backend: &'static str,
+    method: &'static str,
+    login: Duration,
+    placement: String,
+    call: String,
+}
+
+/// Logs in with `client`, then makes `call` (method, path, optional JSON body), timing the login.
+async fn exercise(
+    backend: &'static str,
+    method: &'static str,
+    client: AuthClient,
+    call: (reqwest::Method, &str, Option<serde_json::Value>),
+) -> Row {
+    let started = Instant::now();
+    let credential = client.credential().await;
+    let login = started.elapsed();
+    let (placement, call) = match credential {
+        Ok(credential) => {
+            let (verb, path, body) = call;
+            let mut request = client.request(verb.clone(), path);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => format!("{verb} {path} → {}", response.status().as_u16()),
+                Err(error) => format!("error: {error}"),
+            };
+            (credential.placement().to_string(), outcome)
+        }
+        Err(error) => ("-".to_owned(), format!("login failed: {error}")),
+    };
+    Row {
+        backend,
+        method,
+        login,
+        placement,
+        call,
+    }
+}
+
+async fn uipath_rows() -> std::io::Result<Vec<Row>> {
+    let orchestrator = UiPathEmulator::builder()
+        .user("Default", "admin", "demo-password")
+        .start()
+        .await?;
+    println!("UiPath Orchestrator emulator at {}", orchestrator.url());
+    let login = UiPathBearerLogin::new(
+        orchestrator.url().as_str(),
+        "admin",
+        SecretString::from("demo-password"),
+    )
+    .map(|login| login.tenant("Default").folder_id(1));
+    let mut rows = Vec::new();
+    match login.and_then(AuthClient::new) {
+        Ok(client) => rows.push(
+            exercise(
+                "UiPath Orchestrator",
+                "bearer (/api/Account/Authenticate)",
+                client,
+                (reqwest::Method::GET, "odata/Jobs", None),
+            )
+            .await,
+        ),
+        Err(error) => eprintln!("uipath: {error}"),
+    }
+    Ok(rows)
+}
+
+fn print_table(rows: &[Row]) {
+    let headers = ["backend", "method", "login", "placement", "call"];
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.backend.to_owned(),
+                row.method.to_owned(),
+                format!("{:.1} ms", row.login.as_secs_f64() * 1000.0),
+                row.placement.clone(),
+                row.call.clone(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or_default()
+        })
+        .collect();
+    let line = |values: &[&str]| {
+        let padded: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(value, width)| format!("{value:<width$}"))
+            .collect();
+        println!("| {} |", padded.join(" | "));
+    };
+    println!();
+    line(&headers);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    println!("|-{}-|", rule.join("-|-"));
+    for row in &cells {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let mut rows = Vec::new();
+    match uipath_rows().await {
+        Ok(more) => rows.extend(more),
+        Err(error) => eprintln!("could not start the UiPath emulator: {error}"),
+    }
+    print_table(&rows);
+    let all_ok = !rows.is_empty() && rows.iter().all(|row| row.call.ends_with("→ 200"));
+    if all_ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}

@@ -1,1 +1,270 @@
-fn main() {}
+//! `rpa-auth`: log into an RPA or BI control plane from a script.
+//!
+//! ```text
+//! rpa-auth [OPTIONS] token
+//! rpa-auth [OPTIONS] call <METHOD> <PATH> [--data <JSON>] [--repeat <N>] [--interval <SECONDS>]
+//! ```
+//!
+//! `token` logs in and prints the credential on one line. `call` makes the authenticated request N times
+//! on one client and prints each response body on its own line. Secrets come only from the environment.
+//! Exit status: 0 when every response was 2xx, 1 on failure (one `error:` line on stderr), 2 on usage errors.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rpa_auth::{AuthClient, ExposeSecret, SecretString, UiPathBearerLogin};
+
+const USAGE: &str = "\
+usage: rpa-auth [OPTIONS] token
+       rpa-auth [OPTIONS] call <METHOD> <PATH> [--data <JSON>] [--repeat <N>] [--interval <SECONDS>]
+
+options:
+  --backend <uipath|uipath-ntlm|uipath-oauth|aa|pyramid|pyramid-windows>
+  --url <BASE_URL>   --user <NAME>   --tenant <NAME>   --domain <NAME>   --folder-id <ID>
+  --client-id <ID>   --scope <SCOPES>   --allow-http
+
+secrets only from the environment:
+  RPA_AUTH_PASSWORD, RPA_AUTH_API_KEY, RPA_AUTH_MFA_CODE, RPA_AUTH_CLIENT_SECRET";
+
+/// Why the program stops early: a usage error (exit 2) or a failure (exit 1).
+enum Stop {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<rpa_auth::Error> for Stop {
+    fn from(error: rpa_auth::Error) -> Self {
+        match error {
+            rpa_auth::Error::Config { .. } => Stop::Usage(error.to_string()),
+            _ => Stop::Failed(error.to_string()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Options {
+    backend: Option<String>,
+    url: Option<String>,
+    user: Option<String>,
+    tenant: Option<String>,
+    domain: Option<String>,
+    folder_id: Option<i64>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    allow_http: bool,
+    data: Option<String>,
+    repeat: u32,
+    interval: Duration,
+    command: Vec<String>,
+}
+
+enum Command {
+    Token,
+    Call {
+        method: reqwest::Method,
+        path: String,
+    },
+}
+
+fn parse(args: impl IntoIterator<Item = String>) -> Result<(Options, Command), Stop> {
+    let mut options = Options {
+        repeat: 1,
+        ..Options::default()
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| Stop::Usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--backend" => options.backend = Some(value("--backend")?),
+            "--url" => options.url = Some(value("--url")?),
+            "--user" => options.user = Some(value("--user")?),
+            "--tenant" => options.tenant = Some(value("--tenant")?),
+            "--domain" => options.domain = Some(value("--domain")?),
+            "--folder-id" => {
+                let text = value("--folder-id")?;
+                let id = text.parse().map_err(|_| {
+                    Stop::Usage(format!("--folder-id takes a number, not `{text}`"))
+                })?;
+                options.folder_id = Some(id);
+            }
+            "--client-id" => options.client_id = Some(value("--client-id")?),
+            "--scope" => options.scope = Some(value("--scope")?),
+            "--data" => options.data = Some(value("--data")?),
+            "--repeat" => {
+                let text = value("--repeat")?;
+                options.repeat = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Stop::Usage(format!("--repeat takes a positive number, not `{text}`"))
+                })?;
+            }
+            "--interval" => {
+                let text = value("--interval")?;
+                let seconds: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| {
+                        Stop::Usage(format!("--interval takes seconds, not `{text}`"))
+                    })?;
+                options.interval = Duration::from_secs_f64(seconds);
+            }
+            "--allow-http" => options.allow_http = true,
+            "-h" | "--help" => return Err(Stop::Usage(String::new())),
+            flag if flag.starts_with("--") => {
+                return Err(Stop::Usage(format!("unknown option {flag}")));
+            }
+            _ => options.command.push(arg),
+        }
+    }
+    let command = match options
+        .command
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["token"] => Command::Token,
+        ["call", method, path] => {
+            let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                .map_err(|_| Stop::Usage(format!("`{method}` is not an HTTP method")))?;
+            Command::Call {
+                method,
+                path: (*path).to_owned(),
+            }
+        }
+        [] => return Err(Stop::Usage("no command given".into())),
+        other => {
+            return Err(Stop::Usage(format!(
+                "unknown command `{}`",
+                other.join(" ")
+            )));
+        }
+    };
+    Ok((options, command))
+}
+
+fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, Stop> {
+    value
+        .as_deref()
+        .ok_or_else(|| Stop::Usage(format!("{flag} is required for this backend")))
+}
+
+fn secret_from_env(name: &str) -> Result<SecretString, Stop> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
+        _ => Err(Stop::Usage(format!("{name} is not set"))),
+    }
+}
+
+/// The authenticated client for the chosen backend.
+fn build_client(options: &Options) -> Result<AuthClient, Stop> {
+    let backend = options.backend.as_deref().unwrap_or("uipath");
+    let url = required(&options.url, "--url")?;
+    let client = match backend {
+        "uipath" => {
+            let mut login = UiPathBearerLogin::new(
+                url,
+                required(&options.user, "--user")?,
+                secret_from_env("RPA_AUTH_PASSWORD")?,
+            )?;
+            if let Some(tenant) = &options.tenant {
+                login = login.tenant(tenant);
+            }
+            if let Some(folder) = options.folder_id {
+                login = login.folder_id(folder);
+            }
+            AuthClient::builder(login)
+        }
+        "uipath-ntlm" | "uipath-oauth" | "aa" | "pyramid" | "pyramid-windows" => {
+            return Err(Stop::Usage(format!(
+                "--backend {backend} is not supported yet"
+            )));
+        }
+        other => return Err(Stop::Usage(format!("unknown backend `{other}`"))),
+    };
+    Ok(client.allow_http(options.allow_http).build()?)
+}
+
+async fn run(options: Options, command: Command) -> Result<(), Stop> {
+    let client = build_client(&options)?;
+    match command {
+        Command::Token => {
+            let credential = client.credential().await?;
+            println!("{}", credential.secret().expose_secret());
+            Ok(())
+        }
+        Command::Call { method, path } => {
+            let body = match &options.data {
+                Some(text) => Some(
+                    serde_json::from_str::<serde_json::Value>(text)
+                        .map_err(|e| Stop::Usage(format!("--data is not valid JSON ({e})")))?,
+                ),
+                None => None,
+            };
+            let mut failure = None;
+            for round in 0..options.repeat {
+                if round > 0 && !options.interval.is_zero() {
+                    tokio::time::sleep(options.interval).await;
+                }
+                let mut request = client.request(method.clone(), &path);
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                let response = request.send().await?;
+                let status = response.status();
+                let text = response.text().await.map_err(|e| {
+                    Stop::Failed(format!(
+                        "{}: {method} {path}: could not read the answer ({e})",
+                        client.backend()
+                    ))
+                })?;
+                println!("{}", text.trim_end());
+                if !status.is_success() && failure.is_none() {
+                    failure = Some(format!(
+                        "{}: {method} /{} answered HTTP {}",
+                        client.backend(),
+                        path.trim_start_matches('/'),
+                        status.as_u16()
+                    ));
+                }
+            }
+            failure.map_or(Ok(()), |message| Err(Stop::Failed(message)))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let (options, command) = match parse(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(Stop::Usage(message)) | Err(Stop::Failed(message)) => {
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime ({e})");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(options, command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Stop::Failed(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -99,10 +99,15 @@ pub(crate) struct EmuRequest {
     pub(crate) method: Method,
     /// The path, lower-cased: vendor servers route case-insensitively.
     pub(crate) path: String,
+    #[allow(
+        dead_code,
+        reason = "for routes that take the token in the query (Automation Anywhere)"
+    )]
     pub(crate) query: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// Which TCP connection the request came on (connection-bound Windows authentication needs it).
+    #[allow(dead_code, reason = "for the Windows-authentication emulators")]
     pub(crate) connection: u64,
 }
 

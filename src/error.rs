@@ -29,7 +29,7 @@ const MAX_SERVER_TEXT: usize = 200;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     method: Method,
-    path: String,
+    path: Box<str>,
 }
 
 impl Endpoint {
@@ -37,7 +37,7 @@ impl Endpoint {
     pub fn new(method: Method, url: &Url) -> Self {
         Self {
             method,
-            path: url.path().to_owned(),
+            path: url.path().into(),
         }
     }
 
@@ -63,42 +63,51 @@ impl fmt::Display for Endpoint {
 /// The text is truncated to a few hundred characters; the rest of the body is not kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerMessage {
+    // Boxed so that `Error` stays small on the happy path's `Result`.
+    inner: Box<ServerText>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ServerText {
     code_field: &'static str,
-    code: Option<String>,
-    message: Option<String>,
+    code: Option<Box<str>>,
+    message: Option<Box<str>>,
 }
 
 impl ServerMessage {
     /// A server message whose code came in the field named `code_field` (e.g. `errorCode`, `code`, `error`).
     pub fn new(code_field: &'static str, code: Option<String>, message: Option<String>) -> Self {
         Self {
-            code_field,
-            code: code.map(|c| truncate(&c)),
-            message: message.map(|m| truncate(&m)),
+            inner: Box::new(ServerText {
+                code_field,
+                code: code.map(|c| truncate(&c).into()),
+                message: message.map(|m| truncate(&m).into()),
+            }),
         }
     }
 
     /// The server's error code, e.g. `1000` for UiPath or `UM1117` for Automation Anywhere.
     pub fn code(&self) -> Option<&str> {
-        self.code.as_deref()
+        self.inner.code.as_deref()
     }
 
     /// The server's error message.
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.inner.message.as_deref()
     }
 
     /// True when the server sent neither code nor message.
     pub fn is_empty(&self) -> bool {
-        self.code.is_none() && self.message.is_none()
+        self.inner.code.is_none() && self.inner.message.is_none()
     }
 }
 
 impl fmt::Display for ServerMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.code, &self.message) {
-            (Some(code), Some(message)) => write!(f, "{} {code}: {message}", self.code_field),
-            (Some(code), None) => write!(f, "{} {code}", self.code_field),
+        let field = self.inner.code_field;
+        match (&self.inner.code, &self.inner.message) {
+            (Some(code), Some(message)) => write!(f, "{field} {code}: {message}"),
+            (Some(code), None) => write!(f, "{field} {code}"),
             (None, Some(message)) => f.write_str(message),
             (None, None) => Ok(()),
         }
@@ -449,6 +458,15 @@ mod tests {
         );
         assert!(error.is_login_rejected());
         assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn error_stays_small() {
+        assert!(
+            std::mem::size_of::<Error>() <= 96,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]

@@ -1,0 +1,238 @@
+//! The `rpa-auth` command-line example: exit codes, output lines, and the one-line error.
+//!
+//! `cargo test` builds the examples before it runs the tests, so the binary is found beside the test's own.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use rpa_auth::emulator::uipath::UiPathEmulator;
+
+const PASSWORD: &str = "cli-Pa55word";
+
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir
+        .join("examples")
+        .join(format!("rpa-auth{}", std::env::consts::EXE_SUFFIX));
+    let hint = "run the whole suite with `cargo test`, which builds the examples, or `cargo build --example rpa-auth`";
+    let built = std::fs::metadata(&path).and_then(|m| m.modified());
+    let source = std::fs::metadata(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rpa-auth.rs"))
+        .and_then(|m| m.modified());
+    match (built, source) {
+        (Ok(built), Ok(source)) => assert!(
+            built >= source,
+            "{} is older than its source: {hint}",
+            path.display()
+        ),
+        _ => panic!("{} is missing: {hint}", path.display()),
+    }
+    path
+}
+
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(binary());
+    command.args(args).env_remove("RPA_AUTH_PASSWORD");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().await.unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn orchestrator() -> UiPathEmulator {
+    UiPathEmulator::builder()
+        .user("Default", "admin", PASSWORD)
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn token_prints_the_credential_on_one_line() {
+    let emulator = orchestrator().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "uipath",
+            "--url",
+            &url,
+            "--user",
+            "admin",
+            "--tenant",
+            "Default",
+            "token",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1);
+    let token = stdout.trim();
+    assert!(!token.is_empty());
+
+    // The printed token is the one the server issued: it works on a raw request.
+    let response = reqwest::Client::new()
+        .get(format!("{url}odata/Robots"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn call_repeats_on_one_client_and_prints_each_body() {
+    let emulator = orchestrator().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--url",
+            &url,
+            "--user",
+            "admin",
+            "--folder-id",
+            "3",
+            "call",
+            "GET",
+            "odata/Jobs",
+            "--repeat",
+            "3",
+            "--interval",
+            "0.05",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 3);
+    for line in stdout.lines() {
+        let body: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(body["value"], serde_json::json!([]));
+    }
+    assert_eq!(emulator.logins(), 1, "one login for three calls");
+    assert_eq!(emulator.calls(), 3);
+}
+
+#[tokio::test]
+async fn wrong_password_exits_1_with_one_clean_error_line() {
+    let emulator = orchestrator().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--url",
+            &url,
+            "--user",
+            "admin",
+            "call",
+            "GET",
+            "odata/Robots",
+        ],
+        &[("RPA_AUTH_PASSWORD", "very-wrong-secret")],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: uipath: "), "{stderr}");
+    assert!(
+        stderr.contains("POST /api/Account/Authenticate"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("errorCode 1000"), "{stderr}");
+    assert!(!stderr.contains("very-wrong-secret"));
+    assert!(text(&output.stdout).is_empty());
+}
+
+#[tokio::test]
+async fn non_2xx_answer_exits_1() {
+    let emulator = orchestrator().await;
+    let url = emulator.url().to_string();
+    // Jobs are folder-scoped: without a folder the server answers 400 / 1101.
+    let output = run(
+        &[
+            "--url",
+            &url,
+            "--user",
+            "admin",
+            "call",
+            "GET",
+            "odata/Jobs",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("1101"));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: uipath: GET /odata/Jobs answered HTTP 400"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    for args in [
+        &["token"][..],
+        &["--url", "http://127.0.0.1:9/", "--user", "a"],
+        &[
+            "--url",
+            "http://127.0.0.1:9/",
+            "--user",
+            "a",
+            "--bogus",
+            "token",
+        ],
+        &["--url", "http://127.0.0.1:9/", "--user", "a", "call", "GET"],
+        &[
+            "--url",
+            "http://127.0.0.1:9/",
+            "--user",
+            "a",
+            "--repeat",
+            "zero",
+            "token",
+        ],
+        &["--url", "http://orch.example.com/", "--user", "a", "token"],
+    ] {
+        let output = run(args, &[("RPA_AUTH_PASSWORD", PASSWORD)]).await;
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(text(&output.stderr).starts_with("error: "), "{args:?}");
+    }
+    // No password in the environment is a usage error too.
+    let output = run(
+        &["--url", "http://127.0.0.1:9/", "--user", "a", "token"],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("RPA_AUTH_PASSWORD is not set"));
+}
+
+#[tokio::test]
+async fn unreachable_server_exits_1_naming_the_endpoint() {
+    let output = run(
+        &["--url", "http://127.0.0.1:1/", "--user", "admin", "token"],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: uipath: POST /api/Account/Authenticate could not connect"),
+        "{stderr}"
+    );
+}
