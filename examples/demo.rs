@@ -3,8 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use rpa_auth::backend::pyramid::PyramidApi;
+use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::UiPathEmulator;
-use rpa_auth::{AuthClient, SecretString, UiPathBearerLogin};
+use rpa_auth::{AuthClient, PyramidPasswordLogin, SecretString, UiPathBearerLogin};
 
 /// One line of the table.
 struct Row {
@@ -77,6 +79,47 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
     Ok(rows)
 }
 
+async fn pyramid_rows() -> std::io::Result<Vec<Row>> {
+    let pyramid = PyramidEmulator::builder()
+        .user("analyst", "demo-password")
+        .start()
+        .await?;
+    println!("Pyramid Analytics emulator at {}", pyramid.url());
+    let mut rows = Vec::new();
+    for (api, method, path) in [
+        (
+            PyramidApi::Api2,
+            "password, API2 (/API2/auth/authenticateUser)",
+            "API2/access/getMe",
+        ),
+        (
+            PyramidApi::Api3,
+            "password, API3 (/API3/authentication/authenticateUser)",
+            "API3/access/getMe",
+        ),
+    ] {
+        let login = PyramidPasswordLogin::new(
+            pyramid.url().as_str(),
+            "analyst",
+            SecretString::from("demo-password"),
+        )
+        .map(|login| login.api(api));
+        match login.and_then(AuthClient::new) {
+            Ok(client) => rows.push(
+                exercise(
+                    "Pyramid Analytics",
+                    method,
+                    client,
+                    (reqwest::Method::POST, path, None),
+                )
+                .await,
+            ),
+            Err(error) => eprintln!("pyramid: {error}"),
+        }
+    }
+    Ok(rows)
+}
+
 fn print_table(rows: &[Row]) {
     let headers = ["backend", "method", "login", "placement", "call"];
     let cells: Vec<[String; 5]> = rows
@@ -124,6 +167,10 @@ async fn main() -> std::process::ExitCode {
     match uipath_rows().await {
         Ok(more) => rows.extend(more),
         Err(error) => eprintln!("could not start the UiPath emulator: {error}"),
+    }
+    match pyramid_rows().await {
+        Ok(more) => rows.extend(more),
+        Err(error) => eprintln!("could not start the Pyramid emulator: {error}"),
     }
     print_table(&rows);
     let all_ok = !rows.is_empty() && rows.iter().all(|row| row.call.ends_with("→ 200"));

@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rpa_auth::{AuthClient, ExposeSecret, SecretString, UiPathBearerLogin};
+use rpa_auth::{AuthClient, ExposeSecret, PyramidPasswordLogin, SecretString, UiPathBearerLogin};
 
 const USAGE: &str = "\
 usage: rpa-auth [OPTIONS] token
@@ -177,7 +177,18 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             }
             AuthClient::builder(login)
         }
-        "uipath-ntlm" | "uipath-oauth" | "aa" | "pyramid" | "pyramid-windows" => {
+        "pyramid" => {
+            let mut login = PyramidPasswordLogin::new(
+                url,
+                required(&options.user, "--user")?,
+                secret_from_env("RPA_AUTH_PASSWORD")?,
+            )?;
+            if let Some(domain) = &options.domain {
+                login = login.domain(domain);
+            }
+            AuthClient::builder(login)
+        }
+        "uipath-ntlm" | "uipath-oauth" | "aa" | "pyramid-windows" => {
             return Err(Stop::Usage(format!(
                 "--backend {backend} is not supported yet"
             )));

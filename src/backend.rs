@@ -1,4 +1,5 @@
 //! The login methods, one module per vendor and method. Backends know *how* to log in; the
 //! [`AuthClient`](crate::AuthClient) alone decides *when*.
 
+pub mod pyramid;
 pub mod uipath;

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod pyramid;
 pub mod uipath;
 
 use std::collections::VecDeque;

@@ -15,6 +15,7 @@ mod jwt;
 mod origin;
 
 pub use authenticator::{Authenticator, BoxFuture};
+pub use backend::pyramid::PyramidPasswordLogin;
 pub use backend::uipath::UiPathBearerLogin;
 pub use client::{AuthClient, AuthClientBuilder, RequestBuilder};
 pub use credential::{Credential, Placement};
