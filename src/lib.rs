@@ -9,6 +9,7 @@ pub mod credential;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
+pub mod ntlm;
 
 mod exchange;
 mod jwt;

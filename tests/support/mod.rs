@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod ntlm_server;
 pub mod token_server;
 
 use std::sync::Arc;

@@ -1,0 +1,34 @@
+//! Windows authentication (NTLM, and Negotiate with NTLM inside) over one dedicated HTTP/1.1
+//! connection.
+//!
+//! Protocol code only: nothing here knows any vendor. [`NtlmConnection`] opens the connection,
+//! sends a request, and when the server answers 401 with `WWW-Authenticate: NTLM` or `Negotiate`,
+//! runs the three-leg handshake on that same connection (NTLM authenticates the connection, not the
+//! request), then keeps using it.
+//!
+//! The messages come from the `sspi` crate (NTLMv2 with MIC, 128-bit keys, SPNEGO with
+//! mechListMIC, channel bindings over https). Every challenge is validated here before `sspi` sees
+//! it, so a malformed server message is a [`HandshakeError::MalformedChallenge`], never a panic.
+//!
+//! With the `emulator` feature, `NtlmAcceptor` verifies handshakes on the server side (for the
+//! crate's own emulators).
+
+mod channel_binding;
+mod connection;
+mod context;
+mod credentials;
+mod error;
+mod message;
+mod scheme;
+mod spnego;
+
+#[cfg(feature = "emulator")]
+mod acceptor;
+
+pub use connection::{DEFAULT_RESPONSE_TIMEOUT, NtlmConnection};
+pub use credentials::WindowsCredentials;
+pub use error::HandshakeError;
+pub use scheme::Scheme;
+
+#[cfg(feature = "emulator")]
+pub use acceptor::{AcceptStep, NtlmAcceptor, UserDirectory};

@@ -1,0 +1,228 @@
+//! `sspi` turned into "token in, token out" for one client handshake.
+
+use sspi::negotiate::NegotiateConfig;
+use sspi::ntlm::NtlmConfig;
+use sspi::{
+    AuthIdentityBuffers, BufferType, ClientRequestFlags, CredentialUse, Credentials,
+    CredentialsBuffers, DataRepresentation, Negotiate, Ntlm, SecurityBuffer, SecurityStatus, Sspi,
+    SspiImpl,
+};
+
+use super::{Scheme, WindowsCredentials, message, spnego};
+
+/// `INTEGRITY` makes sspi negotiate signing keys; without it the SPNEGO mechListMIC it sends does
+/// not verify (pyspnego refuses it). NTLMv2, MIC and 128-bit keys are always on in sspi.
+const FLAGS: ClientRequestFlags = ClientRequestFlags::INTEGRITY;
+
+enum Inner {
+    Ntlm {
+        ctx: Box<Ntlm>,
+        handle: Option<AuthIdentityBuffers>,
+    },
+    Negotiate {
+        ctx: Box<Negotiate>,
+        handle: Option<CredentialsBuffers>,
+    },
+}
+
+/// One client-side security context.
+pub(crate) struct ClientContext {
+    inner: Inner,
+    target: String,
+    channel_bindings: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ClientContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientContext")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientContext {
+    /// A fresh context for `scheme` against `host`, binding to the TLS channel when
+    /// `channel_binding` (RFC 5929 `tls-server-end-point:` + hash) is given.
+    pub(crate) fn new(
+        scheme: Scheme,
+        creds: &WindowsCredentials,
+        host: &str,
+        channel_binding: Option<&[u8]>,
+    ) -> Result<Self, String> {
+        let identity = creds.to_sspi()?;
+        let inner = match scheme {
+            Scheme::Ntlm => {
+                let mut ctx = Box::new(Ntlm::with_config(NtlmConfig::default()));
+                let handle = ctx
+                    .acquire_credentials_handle()
+                    .with_credential_use(CredentialUse::Outbound)
+                    .with_auth_data(&identity)
+                    .execute(&mut *ctx)
+                    .map_err(|e| format!("ntlm credentials not accepted: {e}"))?
+                    .credentials_handle;
+                Inner::Ntlm { ctx, handle }
+            }
+            Scheme::Negotiate => {
+                // Package list "ntlm": never Kerberos, so no KDC lookup (which can hang).
+                let config = NegotiateConfig::new(
+                    Box::new(NtlmConfig::default()),
+                    Some("ntlm".to_owned()),
+                    String::new(),
+                );
+                let mut ctx = Box::new(
+                    Negotiate::new_client(config)
+                        .map_err(|e| format!("negotiate setup failed: {e}"))?,
+                );
+                let auth = Credentials::from(identity);
+                let handle = ctx
+                    .acquire_credentials_handle()
+                    .with_credential_use(CredentialUse::Outbound)
+                    .with_auth_data(&auth)
+                    .execute(&mut *ctx)
+                    .map_err(|e| format!("negotiate credentials not accepted: {e}"))?
+                    .credentials_handle;
+                Inner::Negotiate { ctx, handle }
+            }
+        };
+        Ok(Self {
+            inner,
+            target: format!("HTTP/{host}"),
+            channel_bindings: channel_binding.map(sec_channel_bindings),
+        })
+    }
+
+    /// The first token (NEGOTIATE, or SPNEGO `NegTokenInit` around it).
+    pub(crate) fn first_token(&mut self) -> Result<Vec<u8>, String> {
+        self.run(None).map(|(token, _)| token)
+    }
+
+    /// The answer to the server's challenge token (already base64-decoded). The challenge is fully
+    /// validated here first, so `sspi` never sees a malformed message.
+    pub(crate) fn answer(&mut self, challenge: &[u8]) -> Result<Vec<u8>, ChallengeError> {
+        let ntlm = match self.inner {
+            Inner::Ntlm { .. } => challenge,
+            Inner::Negotiate { .. } => {
+                match spnego::parse(challenge).map_err(ChallengeError::Malformed)? {
+                    spnego::NegToken::Resp {
+                        neg_state: Some(spnego::REJECT),
+                        ..
+                    } => return Err(ChallengeError::Rejected),
+                    spnego::NegToken::Resp {
+                        response_token: Some(t),
+                        supported_mech,
+                        ..
+                    } => {
+                        if supported_mech.is_some_and(|m| m != spnego::NTLMSSP_OID) {
+                            return Err(ChallengeError::Malformed(
+                                "server selected a mechanism other than ntlm".into(),
+                            ));
+                        }
+                        t
+                    }
+                    spnego::NegToken::Resp { .. } => {
+                        return Err(ChallengeError::Malformed(
+                            "negTokenResp carries no ntlm challenge".into(),
+                        ));
+                    }
+                    spnego::NegToken::Init { .. } => {
+                        return Err(ChallengeError::Malformed(
+                            "server sent a negTokenInit instead of a negTokenResp".into(),
+                        ));
+                    }
+                }
+            }
+        };
+        message::parse_challenge(ntlm).map_err(ChallengeError::Malformed)?;
+        let (token, _) = self
+            .run(Some(challenge))
+            .map_err(ChallengeError::Malformed)?;
+        Ok(token)
+    }
+
+    /// Feeds the server's final Negotiate token (sent with the 2xx), verifying its mechListMIC.
+    pub(crate) fn finish(&mut self, token: &[u8]) -> Result<(), String> {
+        if let Inner::Negotiate { .. } = self.inner {
+            match spnego::parse(token)? {
+                spnego::NegToken::Resp { .. } => {}
+                spnego::NegToken::Init { .. } => {
+                    return Err("final token is not a negTokenResp".into());
+                }
+            }
+            let (_, status) = self.run(Some(token))?;
+            if status != SecurityStatus::Ok {
+                return Err(format!(
+                    "final negotiate token left the context incomplete ({status:?})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, input: Option<&[u8]>) -> Result<(Vec<u8>, SecurityStatus), String> {
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let mut input_buffers = input.map(|token| {
+            let mut buffers = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
+            if let Some(cb) = &self.channel_bindings {
+                buffers.push(SecurityBuffer::new(cb.clone(), BufferType::ChannelBindings));
+            }
+            buffers
+        });
+        let status = match &mut self.inner {
+            Inner::Ntlm { ctx, handle } => {
+                let mut builder = ctx
+                    .initialize_security_context()
+                    .with_credentials_handle(handle)
+                    .with_context_requirements(FLAGS)
+                    .with_target_data_representation(DataRepresentation::Native)
+                    .with_target_name(&self.target)
+                    .with_output(&mut output);
+                if let Some(buffers) = input_buffers.as_mut() {
+                    builder = builder.with_input(buffers);
+                }
+                ctx.initialize_security_context_impl(&mut builder)
+                    .and_then(|mut generator| generator.resolve_to_result())
+            }
+            Inner::Negotiate { ctx, handle } => {
+                let mut builder = ctx
+                    .initialize_security_context()
+                    .with_credentials_handle(handle)
+                    .with_context_requirements(FLAGS)
+                    .with_target_data_representation(DataRepresentation::Native)
+                    .with_target_name(&self.target)
+                    .with_output(&mut output);
+                if let Some(buffers) = input_buffers.as_mut() {
+                    builder = builder.with_input(buffers);
+                }
+                ctx.initialize_security_context_impl(&mut builder)
+                    .and_then(|mut generator| generator.resolve_to_result())
+            }
+        }
+        .map_err(|e| format!("ntlm context error: {e}"))?
+        .status;
+        let token = output
+            .into_iter()
+            .next()
+            .map(|b| b.buffer)
+            .unwrap_or_default();
+        Ok((token, status))
+    }
+}
+
+/// Why a challenge could not be answered.
+#[derive(Debug)]
+pub(crate) enum ChallengeError {
+    /// SPNEGO `reject`.
+    Rejected,
+    /// Anything malformed, with its cause.
+    Malformed(String),
+}
+
+/// A `SEC_CHANNEL_BINDINGS` structure with only application data, the form `sspi` reads.
+fn sec_channel_bindings(application_data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 24];
+    let len = u32::try_from(application_data.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&32u32.to_le_bytes());
+    out.extend_from_slice(application_data);
+    out
+}
