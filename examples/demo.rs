@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use rpa_auth::backend::pyramid::PyramidApi;
 use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::UiPathEmulator;
-use rpa_auth::{AuthClient, PyramidPasswordLogin, SecretString, UiPathBearerLogin};
+use rpa_auth::{
+    AuthClient, PyramidPasswordLogin, PyramidWindowsLogin, SecretString, UiPathBearerLogin,
+    UiPathNtlmLogin,
+};
 
 /// One line of the table.
 struct Row {
@@ -54,6 +57,7 @@ async fn exercise(
 async fn uipath_rows() -> std::io::Result<Vec<Row>> {
     let orchestrator = UiPathEmulator::builder()
         .user("Default", "admin", "demo-password")
+        .windows_user("CORP", "robot", "demo-password")
         .start()
         .await?;
     println!("UiPath Orchestrator emulator at {}", orchestrator.url());
@@ -76,12 +80,30 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
         ),
         Err(error) => eprintln!("uipath: {error}"),
     }
+    let windows = UiPathNtlmLogin::new(
+        orchestrator.url().as_str(),
+        r"CORP\robot",
+        SecretString::from("demo-password"),
+    );
+    match windows.and_then(AuthClient::new) {
+        Ok(client) => rows.push(
+            exercise(
+                "UiPath Orchestrator",
+                "Windows (NTLM passthrough)",
+                client,
+                (reqwest::Method::GET, "odata/Robots", None),
+            )
+            .await,
+        ),
+        Err(error) => eprintln!("uipath-ntlm: {error}"),
+    }
     Ok(rows)
 }
 
 async fn pyramid_rows() -> std::io::Result<Vec<Row>> {
     let pyramid = PyramidEmulator::builder()
         .user("analyst", "demo-password")
+        .windows_user("CORP", "analyst", "demo-password")
         .start()
         .await?;
     println!("Pyramid Analytics emulator at {}", pyramid.url());
@@ -116,6 +138,23 @@ async fn pyramid_rows() -> std::io::Result<Vec<Row>> {
             ),
             Err(error) => eprintln!("pyramid: {error}"),
         }
+    }
+    let windows = PyramidWindowsLogin::new(
+        pyramid.url().as_str(),
+        r"CORP\analyst",
+        SecretString::from("demo-password"),
+    );
+    match windows.and_then(AuthClient::new) {
+        Ok(client) => rows.push(
+            exercise(
+                "Pyramid Analytics",
+                "Windows SSO (/API2/auth/authenticateUserWindows)",
+                client,
+                (reqwest::Method::POST, "API2/access/getMe", None),
+            )
+            .await,
+        ),
+        Err(error) => eprintln!("pyramid: {error}"),
     }
     Ok(rows)
 }

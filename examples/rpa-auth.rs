@@ -12,7 +12,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rpa_auth::{AuthClient, ExposeSecret, PyramidPasswordLogin, SecretString, UiPathBearerLogin};
+use rpa_auth::{
+    AuthClient, ExposeSecret, PyramidPasswordLogin, PyramidWindowsLogin, SecretString,
+    UiPathBearerLogin, UiPathNtlmLogin,
+};
 
 const USAGE: &str = "\
 usage: rpa-auth [OPTIONS] token
@@ -188,7 +191,29 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             }
             AuthClient::builder(login)
         }
-        "uipath-ntlm" | "uipath-oauth" | "aa" | "pyramid-windows" => {
+        "uipath-ntlm" => {
+            let mut login = UiPathNtlmLogin::new(
+                url,
+                required(&options.user, "--user")?,
+                secret_from_env("RPA_AUTH_PASSWORD")?,
+            )?;
+            if let Some(domain) = &options.domain {
+                login = login.domain(domain);
+            }
+            AuthClient::builder(login)
+        }
+        "pyramid-windows" => {
+            let mut login = PyramidWindowsLogin::new(
+                url,
+                required(&options.user, "--user")?,
+                secret_from_env("RPA_AUTH_PASSWORD")?,
+            )?;
+            if let Some(domain) = &options.domain {
+                login = login.domain(domain);
+            }
+            AuthClient::builder(login)
+        }
+        "uipath-oauth" | "aa" => {
             return Err(Stop::Usage(format!(
                 "--backend {backend} is not supported yet"
             )));

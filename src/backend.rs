@@ -3,3 +3,4 @@
 
 pub mod pyramid;
 pub mod uipath;
+pub mod uipath_ntlm;

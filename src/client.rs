@@ -306,11 +306,15 @@ impl AuthClient {
         credential
             .apply(&mut request)
             .map_err(|cause| self.request_error(endpoint.clone(), cause))?;
-        self.inner
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| Error::transport(self.backend(), endpoint.clone(), e))
+        match credential.transport() {
+            Some(transport) => transport.send(request).await,
+            None => self
+                .inner
+                .http
+                .execute(request)
+                .await
+                .map_err(|e| Error::transport(self.backend(), endpoint.clone(), e)),
+        }
     }
 
     fn request_error(&self, endpoint: Endpoint, cause: String) -> Error {

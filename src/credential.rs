@@ -1,11 +1,15 @@
 //! [`Credential`]: what a login yields — the secret, where it goes on a request, when it expires.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
+
+use crate::authenticator::BoxFuture;
+use crate::error::Result;
 
 /// Where a credential is placed on each request.
 ///
@@ -23,6 +27,16 @@ pub enum Placement {
     JsonBodyField(String),
     /// A cookie, e.g. `PyramidAuth=<token>`.
     Cookie(String),
+    /// No token at all: requests travel over connections that Windows authentication (NTLM /
+    /// Negotiate) has authenticated, through the credential's [`AuthenticatedTransport`].
+    Connection,
+}
+
+/// Sends requests over connections a login has authenticated (Windows authentication binds the login
+/// to the TCP connection, not to a token). A credential with [`Placement::Connection`] carries one.
+pub trait AuthenticatedTransport: Send + Sync + fmt::Debug {
+    /// Sends `request` over an authenticated connection and returns the complete response.
+    fn send(&self, request: reqwest::Request) -> BoxFuture<'_, Result<reqwest::Response>>;
 }
 
 impl fmt::Display for Placement {
@@ -32,6 +46,7 @@ impl fmt::Display for Placement {
             Self::Header(name) => write!(f, "header {name}"),
             Self::JsonBodyField(field) => write!(f, "JSON body field \"{field}\""),
             Self::Cookie(name) => write!(f, "cookie {name}"),
+            Self::Connection => f.write_str("authenticated connection"),
         }
     }
 }
@@ -56,6 +71,7 @@ pub struct Credential {
     issued_at: Instant,
     expires_at: Option<Instant>,
     headers: HeaderMap,
+    transport: Option<Arc<dyn AuthenticatedTransport>>,
 }
 
 impl Credential {
@@ -67,7 +83,22 @@ impl Credential {
             issued_at: Instant::now(),
             expires_at: None,
             headers: HeaderMap::new(),
+            transport: None,
         }
+    }
+
+    /// A credential that is a set of authenticated connections rather than a token
+    /// ([`Placement::Connection`]); requests go through `transport`.
+    pub fn over_connection(transport: Arc<dyn AuthenticatedTransport>) -> Self {
+        Self {
+            transport: Some(transport),
+            ..Self::new(SecretString::from(String::new()), Placement::Connection)
+        }
+    }
+
+    /// The transport of a [`Placement::Connection`] credential.
+    pub fn transport(&self) -> Option<&Arc<dyn AuthenticatedTransport>> {
+        self.transport.as_ref()
     }
 
     /// Sets the lifetime, counted from when the credential was created.
@@ -151,6 +182,7 @@ impl Credential {
                 let value = sensitive_header(&joined)?;
                 request.headers_mut().insert(COOKIE, value);
             }
+            Placement::Connection => {}
             Placement::JsonBodyField(field) => {
                 let body = insert_json_field(request.body().map(|b| b.as_bytes()), field, secret)?;
                 *request.body_mut() = Some(body.into());

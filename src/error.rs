@@ -12,6 +12,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
+use crate::ntlm::HandshakeError;
+
 /// `Result` with this crate's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -271,6 +273,19 @@ pub enum Error {
         endpoint: Endpoint,
     },
 
+    /// Windows authentication (NTLM / Negotiate) failed for a reason other than refused credentials
+    /// (those are [`Error::LoginRejected`]): the server offers no Windows authentication, its challenge is
+    /// malformed, or the dedicated connection failed.
+    #[error("{backend}: windows authentication at {endpoint} failed: {cause}")]
+    WindowsAuth {
+        /// Backend name.
+        backend: &'static str,
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// The handshake's own error.
+        cause: Arc<HandshakeError>,
+    },
+
     /// The request itself cannot be sent as asked: a credential placement it cannot carry, a
     /// malformed URL, a target outside the configured origin.
     #[error("{backend}: cannot send {endpoint}: {cause}")]
@@ -332,6 +347,29 @@ impl Error {
         }
     }
 
+    /// An error from a Windows-authentication handshake: refused credentials become
+    /// [`Error::LoginRejected`] (HTTP 401, naming the scheme), everything else [`Error::WindowsAuth`].
+    pub fn windows_auth(backend: &'static str, endpoint: Endpoint, error: HandshakeError) -> Self {
+        match error {
+            HandshakeError::Rejected { scheme } => Self::LoginRejected {
+                backend,
+                endpoint,
+                status: StatusCode::UNAUTHORIZED,
+                reason: RejectReason::BadCredentials,
+                server: Some(ServerMessage::new(
+                    "scheme",
+                    Some(scheme.as_str().to_owned()),
+                    Some("the server refused the Windows credentials".to_owned()),
+                )),
+            },
+            other => Self::WindowsAuth {
+                backend,
+                endpoint,
+                cause: Arc::new(other),
+            },
+        }
+    }
+
     /// The backend the error comes from.
     pub fn backend(&self) -> &'static str {
         match self {
@@ -342,6 +380,7 @@ impl Error {
             | Self::Transport { backend, .. }
             | Self::Unauthorized { backend, .. }
             | Self::BodyNotReplayable { backend, .. }
+            | Self::WindowsAuth { backend, .. }
             | Self::Request { backend, .. } => backend,
         }
     }
@@ -356,6 +395,7 @@ impl Error {
             | Self::Transport { endpoint, .. }
             | Self::Unauthorized { endpoint, .. }
             | Self::BodyNotReplayable { endpoint, .. }
+            | Self::WindowsAuth { endpoint, .. }
             | Self::Request { endpoint, .. } => Some(endpoint),
         }
     }
@@ -395,13 +435,19 @@ impl Error {
 
     /// True for a timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            Self::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            }
-        )
+        match self {
+            Self::Transport { kind, .. } => *kind == TransportKind::Timeout,
+            Self::WindowsAuth { cause, .. } => matches!(**cause, HandshakeError::Timeout),
+            _ => false,
+        }
+    }
+
+    /// The handshake's own error, for [`Error::WindowsAuth`].
+    pub fn handshake_error(&self) -> Option<&HandshakeError> {
+        match self {
+            Self::WindowsAuth { cause, .. } => Some(cause),
+            _ => None,
+        }
     }
 
     /// How long the server asked to wait before trying again (`Retry-After`).
@@ -416,6 +462,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
+            Self::WindowsAuth { cause, .. } => cause.is_transient(),
             Self::Status { status, .. } => matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504),
             _ => false,
         }

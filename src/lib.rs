@@ -16,10 +16,11 @@ mod jwt;
 mod origin;
 
 pub use authenticator::{Authenticator, BoxFuture};
-pub use backend::pyramid::PyramidPasswordLogin;
+pub use backend::pyramid::{PyramidPasswordLogin, PyramidWindowsLogin};
 pub use backend::uipath::UiPathBearerLogin;
+pub use backend::uipath_ntlm::UiPathNtlmLogin;
 pub use client::{AuthClient, AuthClientBuilder, RequestBuilder};
-pub use credential::{Credential, Placement};
+pub use credential::{AuthenticatedTransport, Credential, Placement};
 pub use error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 
 /// Re-exported so callers can build secrets without naming `secrecy` in their own `Cargo.toml`.

@@ -19,6 +19,7 @@ mod context;
 mod credentials;
 mod error;
 mod message;
+mod pool;
 mod scheme;
 mod spnego;
 
@@ -28,7 +29,20 @@ mod acceptor;
 pub use connection::{DEFAULT_RESPONSE_TIMEOUT, NtlmConnection};
 pub use credentials::WindowsCredentials;
 pub use error::HandshakeError;
+pub use pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, NtlmPool};
 pub use scheme::Scheme;
 
 #[cfg(feature = "emulator")]
 pub use acceptor::{AcceptStep, NtlmAcceptor, UserDirectory};
+
+/// A TLS configuration that verifies servers against the platform's trust store, as reqwest's default
+/// client does. Pass your own `rustls::ClientConfig` instead for an internal CA.
+///
+/// # Errors
+/// [`HandshakeError::Tls`] when the platform verifier cannot be set up.
+pub fn platform_tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, HandshakeError> {
+    use rustls_platform_verifier::ConfigVerifierExt;
+    rustls::ClientConfig::with_platform_verifier()
+        .map(std::sync::Arc::new)
+        .map_err(|e| HandshakeError::Tls(std::io::Error::other(e)))
+}

@@ -236,3 +236,68 @@ async fn unreachable_server_exits_1_naming_the_endpoint() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn windows_passthrough_backend_calls_over_an_authenticated_connection() {
+    let emulator = UiPathEmulator::builder()
+        .windows_user("CORP", "robot", PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "uipath-ntlm",
+            "--url",
+            &url,
+            "--user",
+            "robot",
+            "--domain",
+            "CORP",
+            "call",
+            "GET",
+            "odata/Robots",
+            "--repeat",
+            "2",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).lines().count(), 2);
+    assert_eq!(emulator.handshakes(), 1);
+}
+
+#[tokio::test]
+async fn pyramid_call_adds_auth_to_the_given_body() {
+    let emulator = rpa_auth::emulator::pyramid::PyramidEmulator::builder()
+        .user("analyst", PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "pyramid",
+            "--url",
+            &url,
+            "--user",
+            "analyst",
+            "call",
+            "POST",
+            "API2/query/run",
+            "--data",
+            r#"{"data":{"id":5}}"#,
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let body: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(
+        body["data"]["received"],
+        serde_json::json!({"data": {"id": 5}})
+    );
+}

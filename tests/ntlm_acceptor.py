@@ -4,6 +4,8 @@ Environment: NTLM_USER_FILE (DOMAIN:USER:PASSWORD lines), LM_COMPAT_LEVEL=5 (NTL
 Prints the port it listens on (127.0.0.1) as the first line of stdout, then serves until killed.
 Every path answers 401 offering "Negotiate" and "NTLM" until the connection is authenticated, then
 200 with {"user": ..., "scheme": ...}. One spnego server context per TCP connection.
+Pyramid's Windows login paths (.../authenticateUserWindows) answer with a token instead: plain-text
+base64 naming the user, containing "+", "/" and "=" as real Pyramid tokens do.
 """
 
 import base64
@@ -68,6 +70,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self._ok(scheme, body, headers)
 
     def _ok(self, scheme, body, headers=()):
+        if self.path.lower().rstrip("/").endswith("/authenticateuserwindows"):
+            token = base64.b64encode(b"\xfb\xff\xbf" + self.user.encode() + b"!")
+            return self._send(200, token, list(headers) + [("Content-Type", "text/plain; charset=utf-8")])
         payload = json.dumps({"user": self.user, "scheme": scheme, "method": self.command, "body_len": len(body)})
         self._send(200, payload.encode(), list(headers) + [("Content-Type", "application/json")])
 

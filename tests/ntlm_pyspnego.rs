@@ -3,81 +3,14 @@
 //! Installs pyspnego into the target directory when it is missing; fails (never skips) when
 //! python3 or pyspnego cannot be set up.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::OnceLock;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rpa_auth::ntlm::{HandshakeError, NtlmConnection, Scheme, WindowsCredentials};
 use secrecy::SecretString;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
-
-const PASSWORD: &str = "Py-Spnego-Pass1";
-
-/// `PYTHONPATH` holding pyspnego, installed on first use.
-fn pyspnego_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyspnego");
-        let importable = || {
-            std::process::Command::new("python3")
-                .args(["-c", "import spnego"])
-                .env("PYTHONPATH", &dir)
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !importable() {
-            let out = std::process::Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-                .arg(&dir)
-                .arg("pyspnego")
-                .output()
-                .unwrap_or_else(|e| panic!("pyspnego test needs python3 on PATH: {e}"));
-            assert!(
-                out.status.success() && importable(),
-                "could not install pyspnego with `python3 -m pip install --target {}` (needs pip and \
-                 access to PyPI): {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        dir
-    })
-}
-
-/// Starts `tests/ntlm_acceptor.py`; returns the child (killed on drop) and its port.
-async fn start_acceptor() -> (Child, u16) {
-    let dir = pyspnego_dir();
-    let users = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ntlm-users.txt");
-    std::fs::write(&users, format!("CORP:alice:{PASSWORD}\nCORP:bob:other\n"))
-        .expect("write user file");
-    let mut child = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ntlm_acceptor.py"))
-        .env("PYTHONPATH", dir)
-        .env("NTLM_USER_FILE", &users)
-        .env("LM_COMPAT_LEVEL", "5")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start tests/ntlm_acceptor.py");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("ntlm_acceptor.py did not print its port within 20 s")
-    .expect("read port");
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("ntlm_acceptor.py printed {line:?}, not a port"));
-    (child, port)
-}
+use support::pyspnego::{PASSWORD, start_acceptor};
 
 async fn login(
     port: u16,
@@ -89,7 +22,7 @@ async fn login(
         .await?
         .force_scheme(scheme);
     let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(password));
-    let req = http::Request::post("/API2/auth/authenticateUserWindows")
+    let req = http::Request::post("/odata/Jobs")
         .body(Bytes::from_static(b"{}"))
         .expect("request");
     let resp = conn.send(req, &creds).await?;
@@ -147,6 +80,89 @@ async fn pyspnego_twenty_concurrent_handshakes() {
         eprintln!(
             "pyspnego {scheme}: {ok}/20 concurrent handshakes in {:?}",
             started.elapsed()
+        );
+    }
+}
+
+// The backends, through `AuthClient`, against the same independent acceptor.
+
+use rpa_auth::backend::pyramid::PyramidWindowsLogin;
+use rpa_auth::{AuthClient, ExposeSecret, RejectReason, UiPathNtlmLogin};
+
+fn base(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/")
+}
+
+#[tokio::test]
+async fn uipath_ntlm_passthrough_against_pyspnego() {
+    let (_child, port) = start_acceptor().await;
+    for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
+        let login = UiPathNtlmLogin::new(&base(port), r"CORP\alice", SecretString::from(PASSWORD))
+            .unwrap()
+            .scheme(scheme);
+        let client = AuthClient::new(login).unwrap();
+        for _ in 0..3 {
+            let response = client.get("odata/Jobs").send().await.unwrap();
+            assert_eq!(response.status(), 200, "{scheme}");
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(body["user"], r"CORP\alice", "{scheme}");
+        }
+
+        let wrong = UiPathNtlmLogin::new(
+            &base(port),
+            r"CORP\alice",
+            SecretString::from("wrong-password"),
+        )
+        .unwrap()
+        .scheme(scheme);
+        let error = AuthClient::new(wrong)
+            .unwrap()
+            .get("odata/Jobs")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.reject_reason(),
+            Some(RejectReason::BadCredentials),
+            "{scheme}: {error}"
+        );
+        assert!(error.to_string().starts_with("uipath-ntlm: "), "{error}");
+        assert!(!error.to_string().contains("wrong-password"));
+    }
+}
+
+#[tokio::test]
+async fn pyramid_windows_login_against_pyspnego() {
+    let (_child, port) = start_acceptor().await;
+    for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
+        let login = PyramidWindowsLogin::new(&base(port), "alice", SecretString::from(PASSWORD))
+            .unwrap()
+            .domain("CORP")
+            .scheme(scheme);
+        let credential = AuthClient::new(login).unwrap().credential().await.unwrap();
+        // The acceptor's token names the user it authenticated, with `+/=` that must arrive intact.
+        assert_eq!(
+            credential.secret().expose_secret(),
+            "+/+/Q09SUFxhbGljZSE=",
+            "{scheme}"
+        );
+
+        let wrong =
+            PyramidWindowsLogin::new(&base(port), r"CORP\alice", SecretString::from("nope"))
+                .unwrap()
+                .scheme(scheme);
+        let error = AuthClient::new(wrong)
+            .unwrap()
+            .credential()
+            .await
+            .unwrap_err();
+        assert!(error.is_login_rejected(), "{scheme}: {error}");
+        assert!(
+            error
+                .to_string()
+                .contains("POST /API2/auth/authenticateUserWindows"),
+            "{error}"
         );
     }
 }

@@ -20,7 +20,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{
-    EmuRequest, EmuResponse, Fault, Handler, RecordedRequest, Server, html_response, json_response,
+    EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
+    WindowsGate, html_response, json_response, with_final_header,
 };
 
 /// How the emulator sends a token back.
@@ -68,6 +69,7 @@ struct Counters {
 
 struct Pyramid {
     settings: Settings,
+    windows: Option<WindowsGate>,
     users: HashMap<String, String>,
     sessions: Mutex<HashMap<String, Session>>,
     counters: Counters,
@@ -79,12 +81,21 @@ struct Pyramid {
 pub struct PyramidEmulatorBuilder {
     settings: Settings,
     users: Vec<(String, String)>,
+    windows_users: Vec<(String, String, String)>,
 }
 
 impl PyramidEmulatorBuilder {
     /// Adds a user (names are matched without regard to case). No users by default.
     pub fn user(mut self, username: &str, password: &str) -> Self {
         self.users.push((username.into(), password.into()));
+        self
+    }
+
+    /// Adds a directory user for Windows single sign-on (`authenticateUserWindows` behind NTLM /
+    /// Negotiate, verified for real). No Windows users by default.
+    pub fn windows_user(mut self, domain: &str, username: &str, password: &str) -> Self {
+        self.windows_users
+            .push((domain.into(), username.into(), password.into()));
         self
     }
 
@@ -111,8 +122,11 @@ impl PyramidEmulatorBuilder {
     /// # Errors
     /// When no loopback port can be bound.
     pub async fn start(self) -> io::Result<PyramidEmulator> {
+        let windows = (!self.windows_users.is_empty())
+            .then(|| WindowsGate::new(self.windows_users, WindowsAuthMode::PersistConnection));
         let pyramid = Arc::new(Pyramid {
             settings: self.settings,
+            windows,
             users: self
                 .users
                 .into_iter()
@@ -142,7 +156,24 @@ impl PyramidEmulator {
                 bad_login: BadLoginReply::Unauthorized,
             },
             users: Vec::new(),
+            windows_users: Vec::new(),
         }
+    }
+
+    /// Successful Windows-authentication handshakes.
+    pub fn handshakes(&self) -> u64 {
+        self.pyramid
+            .windows
+            .as_ref()
+            .map_or(0, WindowsGate::handshakes)
+    }
+
+    /// Refused Windows-authentication handshakes.
+    pub fn windows_rejections(&self) -> u64 {
+        self.pyramid
+            .windows
+            .as_ref()
+            .map_or(0, WindowsGate::rejections)
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234/`.
@@ -240,6 +271,16 @@ impl Handler for Pyramid {
                 let body = lenient_json(&request.body).unwrap_or(Value::Null);
                 self.password_login(field(&body, "userName"), field(&body, "password"))
             }
+            "/api2/auth/authenticateuserwindows"
+            | "/api3/authentication/authenticateuserwindows" => match &self.windows {
+                None => html_response(StatusCode::UNAUTHORIZED, UNAUTHORIZED_PAGE),
+                Some(gate) => match gate.check(request) {
+                    GateOutcome::Pass { user, final_header } => {
+                        with_final_header(self.issue(&user), final_header)
+                    }
+                    GateOutcome::Answer(answer) => answer,
+                },
+            },
             path if path.starts_with("/api2/") || path.starts_with("/api3/") => self.call(request),
             _ => return None,
         };

@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
-use super::{EmuRequest, EmuResponse, Fault, Handler, RecordedRequest, Server, json_response};
+use super::{
+    EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
+    WindowsGate, json_response, with_final_header,
+};
 
 /// The success envelope's casing: `result` (most versions) or `Result` (2017.1-era servers).
 #[non_exhaustive]
@@ -89,6 +92,7 @@ struct Counters {
 
 struct Orchestrator {
     settings: Settings,
+    windows: Option<WindowsGate>,
     users: Mutex<Vec<User>>,
     sessions: Mutex<HashMap<String, Session>>,
     counters: Counters,
@@ -100,6 +104,8 @@ struct Orchestrator {
 pub struct UiPathEmulatorBuilder {
     settings: Settings,
     users: Vec<(String, String, String)>,
+    windows_users: Vec<(String, String, String)>,
+    windows_mode: Option<WindowsAuthMode>,
 }
 
 impl UiPathEmulatorBuilder {
@@ -107,6 +113,22 @@ impl UiPathEmulatorBuilder {
     pub fn user(mut self, tenant: &str, username: &str, password: &str) -> Self {
         self.users
             .push((tenant.into(), username.into(), password.into()));
+        self
+    }
+
+    /// Adds a directory user for Windows authentication and turns it on (IIS-like: `/odata/*` and `/api/*`
+    /// answer 401 offering `Negotiate` and `NTLM` to requests without a bearer token). No Windows users by
+    /// default, and Windows authentication off.
+    pub fn windows_user(mut self, domain: &str, username: &str, password: &str) -> Self {
+        self.windows_users
+            .push((domain.into(), username.into(), password.into()));
+        self
+    }
+
+    /// What a successful handshake means for the connection. Defaults to
+    /// [`WindowsAuthMode::PersistConnection`], IIS's default.
+    pub fn windows_auth_mode(mut self, mode: WindowsAuthMode) -> Self {
+        self.windows_mode = Some(mode);
         self
     }
 
@@ -164,8 +186,16 @@ impl UiPathEmulatorBuilder {
                 locked_until: None,
             })
             .collect();
+        let windows = (!self.windows_users.is_empty()).then(|| {
+            WindowsGate::new(
+                self.windows_users,
+                self.windows_mode
+                    .unwrap_or(WindowsAuthMode::PersistConnection),
+            )
+        });
         let orchestrator = Arc::new(Orchestrator {
             settings: self.settings,
+            windows,
             users: Mutex::new(users),
             sessions: Mutex::new(HashMap::new()),
             counters: Counters::default(),
@@ -198,7 +228,26 @@ impl UiPathEmulator {
                 require_tenancy_name: false,
             },
             users: Vec::new(),
+            windows_users: Vec::new(),
+            windows_mode: None,
         }
+    }
+
+    /// Successful Windows-authentication handshakes (one per connection while connections stay
+    /// authenticated).
+    pub fn handshakes(&self) -> u64 {
+        self.orchestrator
+            .windows
+            .as_ref()
+            .map_or(0, WindowsGate::handshakes)
+    }
+
+    /// Refused Windows-authentication handshakes.
+    pub fn windows_rejections(&self) -> u64 {
+        self.orchestrator
+            .windows
+            .as_ref()
+            .map_or(0, WindowsGate::rejections)
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234/`.
@@ -445,6 +494,14 @@ impl Orchestrator {
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
         });
+        if let (None, Some(gate)) = (token, &self.windows) {
+            return match gate.check(request) {
+                GateOutcome::Pass { user, final_header } => {
+                    with_final_header(self.serve(request, "Default", &user), final_header)
+                }
+                GateOutcome::Answer(answer) => answer,
+            };
+        }
         let now = Instant::now();
         let session = token.and_then(|token| {
             lock(&self.sessions)
@@ -456,7 +513,11 @@ impl Orchestrator {
             self.counters.rejected_calls.fetch_add(1, Ordering::Relaxed);
             return self.error(StatusCode::UNAUTHORIZED, 0, "You are not authenticated!");
         };
+        self.serve(request, &tenant, &username)
+    }
 
+    /// Answers an authenticated API call.
+    fn serve(&self, request: &EmuRequest, tenant: &str, username: &str) -> EmuResponse {
         let entity = request
             .path
             .trim_start_matches("/odata/")

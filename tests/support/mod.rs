@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod ntlm_server;
+pub mod pyspnego;
 pub mod token_server;
 
 use std::sync::Arc;

@@ -1,0 +1,233 @@
+//! UiPath Orchestrator with Windows authentication (vendor-apis.md §1.2): directory users skip
+//! `/api/Account/Authenticate`; every API request travels over a connection that NTLM or Negotiate has
+//! authenticated (IIS keeps the connection authenticated after the handshake).
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::authenticator::{Authenticator, BoxFuture};
+use crate::credential::{AuthenticatedTransport, Credential};
+use crate::error::{Endpoint, Error, Result};
+use crate::ntlm::{
+    DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, platform_tls_config,
+};
+use crate::origin;
+
+const BACKEND: &str = "uipath-ntlm";
+
+/// The call made at login to check the Windows credentials once, before any real request: the current
+/// user, which every user may read.
+pub const DEFAULT_PROBE_PATH: &str = "odata/Users/UiPath.Server.Configuration.OData.GetCurrentUser";
+
+/// Logs into UiPath Orchestrator as a Windows (directory) user, from any platform, with explicit
+/// credentials.
+///
+/// The login opens a connection, runs the NTLM (or Negotiate) handshake on it with a probe call, and
+/// yields a credential whose requests go over a small pool of authenticated connections. A wrong password
+/// therefore fails once, at login, where the [`AuthClient`](crate::AuthClient) makes sure concurrent
+/// callers share that one attempt: a directory account locks after a few failures too.
+///
+/// ```no_run
+/// # async fn run() -> rpa_auth::Result<()> {
+/// use rpa_auth::{AuthClient, SecretString};
+/// use rpa_auth::backend::uipath_ntlm::UiPathNtlmLogin;
+///
+/// let login = UiPathNtlmLogin::new("https://orch.corp.example/", r"CORP\robot", SecretString::from("…"))?;
+/// let client = AuthClient::new(login)?;
+/// let jobs = client.get("odata/Jobs").header("X-UIPATH-OrganizationUnitId", "1").send().await?;
+/// # let _ = jobs; Ok(()) }
+/// ```
+pub struct UiPathNtlmLogin {
+    base: Url,
+    credentials: WindowsCredentials,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    scheme: Option<Scheme>,
+    max_connections: usize,
+    probe_path: String,
+    pool: OnceLock<Arc<NtlmPool>>,
+}
+
+impl UiPathNtlmLogin {
+    /// A Windows login to the Orchestrator at `base_url` as `user` (`DOMAIN\user`, `user@domain`, or a
+    /// plain name with [`domain`](Self::domain)).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL or an empty user name or password.
+    pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
+        if user.trim().is_empty() {
+            return Err(Error::config(BACKEND, "the user name is empty"));
+        }
+        if password.expose_secret().is_empty() {
+            return Err(Error::config(BACKEND, "the password is empty"));
+        }
+        Ok(Self {
+            base: origin::parse_base_url(BACKEND, base_url)?,
+            credentials: WindowsCredentials::new(user, password),
+            tls: None,
+            scheme: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            probe_path: DEFAULT_PROBE_PATH.to_owned(),
+            pool: OnceLock::new(),
+        })
+    }
+
+    /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.credentials = self.credentials.domain(domain);
+        self
+    }
+
+    /// The TLS configuration of the authenticated connections (an internal CA, say). Defaults to the
+    /// platform's trust store.
+    pub fn tls_config(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Uses `scheme` even when the server offers both. Defaults to the server's offer, NTLM first.
+    pub fn scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = Some(scheme);
+        self
+    }
+
+    /// How many authenticated connections are kept at most. Defaults to [`DEFAULT_MAX_CONNECTIONS`].
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// The call made at login to check the credentials. Defaults to [`DEFAULT_PROBE_PATH`].
+    pub fn probe_path(mut self, path: impl Into<String>) -> Self {
+        self.probe_path = path.into();
+        self
+    }
+
+    /// Handshakes run so far (one per connection while the server keeps connections authenticated).
+    pub fn handshakes(&self) -> u64 {
+        self.pool.get().map_or(0, |pool| pool.handshakes())
+    }
+
+    /// Connections opened so far.
+    pub fn connections_opened(&self) -> u64 {
+        self.pool.get().map_or(0, |pool| pool.connections_opened())
+    }
+
+    fn pool(&self) -> Result<Arc<NtlmPool>> {
+        if let Some(pool) = self.pool.get() {
+            return Ok(pool.clone());
+        }
+        let tls = match (&self.tls, self.base.scheme()) {
+            (Some(tls), _) => Some(tls.clone()),
+            (None, "https") => Some(platform_tls_config().map_err(|e| {
+                Error::config(
+                    BACKEND,
+                    format!("cannot set up TLS for Windows authentication ({e})"),
+                )
+            })?),
+            (None, _) => None,
+        };
+        let mut pool = NtlmPool::new(
+            self.base.clone(),
+            self.credentials.clone(),
+            tls,
+            self.max_connections,
+        );
+        if let Some(scheme) = self.scheme {
+            pool = pool.force_scheme(scheme);
+        }
+        Ok(self.pool.get_or_init(|| Arc::new(pool)).clone())
+    }
+
+    /// Authenticates one connection with the probe call and returns the connection credential.
+    ///
+    /// # Errors
+    /// [`Error::LoginRejected`] when the server refuses the Windows credentials, [`Error::WindowsAuth`]
+    /// when it offers no Windows authentication or its challenge is malformed, or the connection fails.
+    pub async fn login(&self) -> Result<Credential> {
+        let pool = self.pool()?;
+        let transport = NtlmTransport { pool };
+        let url = origin::join(&self.base, &self.probe_path)
+            .map_err(|e| Error::config(BACKEND, format!("the probe path is not valid ({e})")))?;
+        transport
+            .send_raw(reqwest::Request::new(reqwest::Method::GET, url))
+            .await?;
+        Ok(Credential::over_connection(Arc::new(transport)))
+    }
+}
+
+impl Authenticator for UiPathNtlmLogin {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn authenticate<'a>(&'a self, _http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+        Box::pin(self.login())
+    }
+}
+
+impl fmt::Debug for UiPathNtlmLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UiPathNtlmLogin")
+            .field("base_url", &self.base.as_str())
+            .field("credentials", &self.credentials)
+            .field("scheme", &self.scheme)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Carries requests over the pool's authenticated connections.
+#[derive(Debug)]
+struct NtlmTransport {
+    pool: Arc<NtlmPool>,
+}
+
+impl NtlmTransport {
+    async fn send_raw(&self, request: reqwest::Request) -> Result<reqwest::Response> {
+        let endpoint = Endpoint::new(request.method().clone(), request.url());
+        let body = match request.body() {
+            None => Bytes::new(),
+            Some(body) => match body.as_bytes() {
+                Some(bytes) => Bytes::copy_from_slice(bytes),
+                None => {
+                    return Err(Error::Request {
+                        backend: BACKEND,
+                        endpoint,
+                        cause: "a streaming body cannot be sent over a Windows-authenticated connection".into(),
+                    });
+                }
+            },
+        };
+        let mut outgoing = http::Request::new(body);
+        *outgoing.method_mut() = request.method().clone();
+        *outgoing.uri_mut() = request.url().as_str().parse().map_err(|_| Error::Request {
+            backend: BACKEND,
+            endpoint: endpoint.clone(),
+            cause: "the URL cannot be sent as an HTTP/1.1 request target".into(),
+        })?;
+        *outgoing.headers_mut() = request.headers().clone();
+        let send = self.pool.send(outgoing);
+        let response = match request.timeout() {
+            Some(timeout) => tokio::time::timeout(*timeout, send)
+                .await
+                .unwrap_or(Err(crate::ntlm::HandshakeError::Timeout)),
+            None => send.await,
+        }
+        .map_err(|e| Error::windows_auth(BACKEND, endpoint, e))?;
+        Ok(reqwest::Response::from(response))
+    }
+}
+
+impl AuthenticatedTransport for NtlmTransport {
+    fn send(&self, request: reqwest::Request) -> BoxFuture<'_, Result<reqwest::Response>> {
+        Box::pin(self.send_raw(request))
+    }
+}

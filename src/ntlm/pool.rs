@@ -1,0 +1,135 @@
+//! A small pool of authenticated connections to one server, for servers where every request must travel
+//! over a Windows-authenticated connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::{HandshakeError, NtlmConnection, Scheme, WindowsCredentials};
+
+/// How many authenticated connections a pool keeps to one server at most: 8. Requests beyond that wait
+/// for a connection to come free rather than opening (and authenticating) more.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+
+/// How long opening a connection (TCP and TLS) may take: 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Authenticated connections to one server, opened on demand up to a bound and reused.
+///
+/// Concurrent requests each take their own connection (one is opened and authenticated when all are
+/// busy); a connection that broke is dropped. Each connection is authenticated once and stays so, unless
+/// the server re-challenges every request, in which case [`NtlmConnection::send`] authenticates again.
+#[derive(Debug)]
+pub struct NtlmPool {
+    url: Url,
+    credentials: WindowsCredentials,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    scheme: Option<Scheme>,
+    connect_timeout: Duration,
+    idle: Mutex<Vec<NtlmConnection>>,
+    permits: Semaphore,
+    opened: AtomicU64,
+    handshakes: AtomicU64,
+}
+
+impl NtlmPool {
+    /// A pool for the server of `url`, logging in as `credentials`, with at most `max_connections`.
+    /// `tls` is required for https (see [`platform_tls_config`](super::platform_tls_config)).
+    pub fn new(
+        url: Url,
+        credentials: WindowsCredentials,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        max_connections: usize,
+    ) -> Self {
+        Self {
+            url,
+            credentials,
+            tls,
+            scheme: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(max_connections.max(1)),
+            opened: AtomicU64::new(0),
+            handshakes: AtomicU64::new(0),
+        }
+    }
+
+    /// Uses `scheme` even when the server offers both. Defaults to the server's offer (NTLM first).
+    #[must_use]
+    pub fn force_scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = Some(scheme);
+        self
+    }
+
+    /// How long opening a connection may take. Defaults to [`DEFAULT_CONNECT_TIMEOUT`].
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sends `request` over an authenticated connection (authenticating a new one when none is free).
+    ///
+    /// # Errors
+    /// As [`NtlmConnection::send`], and the connection errors of [`NtlmConnection::connect`].
+    pub async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HandshakeError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HandshakeError::Protocol("the connection pool is closed".into()))?;
+        let reused = self.take_idle();
+        let mut connection = match reused {
+            Some(connection) => connection,
+            None => self.open().await?,
+        };
+        let before = connection.handshakes();
+        let result = connection.send(request, &self.credentials).await;
+        self.handshakes.fetch_add(
+            u64::from(connection.handshakes() - before),
+            Ordering::Relaxed,
+        );
+        if result.is_ok() && !connection.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(connection);
+        }
+        result
+    }
+
+    /// Connections opened so far.
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Handshakes run so far, over all connections.
+    pub fn handshakes(&self) -> u64 {
+        self.handshakes.load(Ordering::Relaxed)
+    }
+
+    fn take_idle(&self) -> Option<NtlmConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(connection) = idle.pop() {
+            if !connection.is_closed() {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    async fn open(&self) -> Result<NtlmConnection, HandshakeError> {
+        let mut connection =
+            NtlmConnection::connect(&self.url, self.tls.clone(), self.connect_timeout).await?;
+        if let Some(scheme) = self.scheme {
+            connection = connection.force_scheme(scheme);
+        }
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        Ok(connection)
+    }
+}

@@ -1,0 +1,319 @@
+//! Windows authentication through the backends: UiPath NTLM passthrough and Pyramid Windows SSO against the
+//! built-in emulators, whose acceptor verifies NTLMv2 for real. (The same backends run against pyspnego in
+//! `ntlm_pyspnego.rs`.)
+
+mod support;
+
+use rpa_auth::backend::pyramid::{PyramidApi, PyramidWindowsLogin};
+use rpa_auth::emulator::WindowsAuthMode;
+use rpa_auth::emulator::pyramid::PyramidEmulator;
+use rpa_auth::emulator::uipath::{UiPathEmulator, UiPathEmulatorBuilder};
+use rpa_auth::ntlm::Scheme;
+use rpa_auth::{
+    AuthClient, Error, ExposeSecret, Placement, RejectReason, SecretString, UiPathNtlmLogin,
+};
+use support::ntlm_server::{self, Mode};
+
+const PASSWORD: &str = "Dom4in-Pass!";
+
+fn orchestrator() -> UiPathEmulatorBuilder {
+    UiPathEmulator::builder().windows_user("CORP", "robot", PASSWORD)
+}
+
+fn ntlm_login(emulator: &UiPathEmulator, password: &str) -> UiPathNtlmLogin {
+    UiPathNtlmLogin::new(
+        emulator.url().as_str(),
+        r"CORP\robot",
+        SecretString::from(password.to_owned()),
+    )
+    .unwrap()
+}
+
+async fn current_user(client: &AuthClient) -> String {
+    let response = client
+        .get("odata/Users/UiPath.Server.Configuration.OData.GetCurrentUser")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    body["UserName"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn uipath_passthrough_with_both_schemes() {
+    for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
+        let emulator = orchestrator().start().await.unwrap();
+        let client = AuthClient::new(ntlm_login(&emulator, PASSWORD).scheme(scheme)).unwrap();
+        assert_eq!(current_user(&client).await, r"CORP\robot", "{scheme}");
+        let credential = client.credential().await.unwrap();
+        assert_eq!(credential.placement(), &Placement::Connection);
+        assert!(
+            credential.secret().expose_secret().is_empty(),
+            "no token: the connection is the credential"
+        );
+        assert_eq!(emulator.unexpected_requests(), 0);
+    }
+}
+
+#[tokio::test]
+async fn uipath_passthrough_wrong_password_is_one_typed_rejection() {
+    let emulator = orchestrator().start().await.unwrap();
+    let client = AuthClient::new(ntlm_login(&emulator, "wrong-Pass")).unwrap();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("odata/Robots").send().await })
+        })
+        .collect();
+    for call in calls {
+        let error = call.await.unwrap().unwrap_err();
+        assert_eq!(
+            error.reject_reason(),
+            Some(RejectReason::BadCredentials),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(text.starts_with("uipath-ntlm: "), "{text}");
+        assert!(
+            text.contains("GetCurrentUser"),
+            "names the endpoint: {text}"
+        );
+        assert!(text.contains("scheme NTLM"), "names the scheme: {text}");
+        assert!(!text.contains("wrong-Pass"));
+    }
+    assert_eq!(
+        emulator.windows_rejections(),
+        1,
+        "20 callers, one failed handshake"
+    );
+}
+
+#[tokio::test]
+async fn sequential_calls_reuse_one_authenticated_connection() {
+    let emulator = orchestrator().start().await.unwrap();
+    let login = ntlm_login(&emulator, PASSWORD);
+    let client = AuthClient::new(login).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            client.get("odata/Robots").send().await.unwrap().status(),
+            200
+        );
+    }
+    assert_eq!(
+        emulator.handshakes(),
+        1,
+        "probe and three calls on one connection"
+    );
+    assert_eq!(emulator.calls(), 4);
+}
+
+#[tokio::test]
+async fn concurrent_calls_authenticate_one_connection_each_not_one_per_request() {
+    let emulator = orchestrator().start().await.unwrap();
+    let client = AuthClient::new(ntlm_login(&emulator, PASSWORD).max_connections(4)).unwrap();
+    client.credential().await.unwrap();
+    for _round in 0..3 {
+        let calls: Vec<_> = (0..20)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(
+                    async move { client.get("odata/Robots").send().await.map(|r| r.status()) },
+                )
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap().unwrap(), 200);
+        }
+    }
+    let handshakes = emulator.handshakes();
+    assert!(
+        (1..=4).contains(&handshakes),
+        "at most one handshake per pooled connection, got {handshakes}"
+    );
+    assert_eq!(emulator.calls(), 61);
+}
+
+#[tokio::test]
+async fn server_that_rechallenges_every_request_gets_a_handshake_per_request() {
+    let emulator = orchestrator()
+        .windows_auth_mode(WindowsAuthMode::RechallengeEveryRequest)
+        .start()
+        .await
+        .unwrap();
+    let client = AuthClient::new(ntlm_login(&emulator, PASSWORD)).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            client.get("odata/Robots").send().await.unwrap().status(),
+            200
+        );
+    }
+    assert_eq!(emulator.handshakes(), 4, "the probe and each call");
+}
+
+#[tokio::test]
+async fn bearer_login_still_works_beside_windows_auth() {
+    let emulator = orchestrator()
+        .user("Default", "admin", "local-pass")
+        .start()
+        .await
+        .unwrap();
+    let login = rpa_auth::UiPathBearerLogin::new(
+        emulator.url().as_str(),
+        "admin",
+        SecretString::from("local-pass"),
+    )
+    .unwrap();
+    let client = AuthClient::new(login).unwrap();
+    assert_eq!(current_user(&client).await, "admin");
+    assert_eq!(emulator.handshakes(), 0);
+}
+
+#[tokio::test]
+async fn malformed_challenge_is_a_typed_error_naming_endpoint_and_scheme() {
+    for challenge in [
+        "NTLM !!!not-base64!!!",
+        "NTLM TlRMTVNTUAACAAAA",
+        "NTLM AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let addr = ntlm_server::start(Mode::FixedChallenge(challenge.to_owned())).await;
+        let login = UiPathNtlmLogin::new(
+            &format!("http://{addr}/"),
+            r"CORP\alice",
+            SecretString::from("Corr3ct-Horse"),
+        )
+        .unwrap();
+        let error = AuthClient::new(login)
+            .unwrap()
+            .credential()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::WindowsAuth { .. }),
+            "{challenge}: {error:?}"
+        );
+        let text = error.to_string();
+        assert!(text.contains("GET /odata/Users"), "{text}");
+        assert!(text.contains("malformed ntlm challenge"), "{text}");
+        assert!(!text.contains("Corr3ct-Horse"));
+    }
+}
+
+#[tokio::test]
+async fn server_without_windows_auth_is_reported_as_such() {
+    let addr = ntlm_server::start(Mode::BasicOnly).await;
+    let login = UiPathNtlmLogin::new(
+        &format!("http://{addr}/"),
+        r"CORP\alice",
+        SecretString::from("x"),
+    )
+    .unwrap();
+    let error = AuthClient::new(login)
+        .unwrap()
+        .credential()
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("does not offer ntlm or negotiate"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn pyramid_windows_login_yields_a_working_token() {
+    for (api, me) in [
+        (PyramidApi::Api2, "API2/access/getMe"),
+        (PyramidApi::Api3, "API3/access/getMe"),
+    ] {
+        for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
+            let emulator = PyramidEmulator::builder()
+                .windows_user("CORP", "analyst", PASSWORD)
+                .start()
+                .await
+                .unwrap();
+            let login = PyramidWindowsLogin::new(
+                emulator.url().as_str(),
+                "analyst@CORP",
+                SecretString::from(PASSWORD),
+            )
+            .unwrap()
+            .api(api)
+            .scheme(scheme);
+            let client = AuthClient::new(login).unwrap();
+            let token = client.credential().await.unwrap();
+            assert!(
+                token.secret().expose_secret().contains('+'),
+                "{api:?} {scheme}"
+            );
+            let response = client.post(me).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{api:?} {scheme}");
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(body["data"]["userName"], r"CORP\analyst");
+            assert_eq!(emulator.handshakes(), 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn pyramid_windows_wrong_password_and_401_relogin() {
+    let emulator = PyramidEmulator::builder()
+        .windows_user("CORP", "analyst", PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let wrong = PyramidWindowsLogin::new(
+        emulator.url().as_str(),
+        r"CORP\analyst",
+        SecretString::from("bad"),
+    )
+    .unwrap();
+    let error = AuthClient::new(wrong)
+        .unwrap()
+        .credential()
+        .await
+        .unwrap_err();
+    assert!(error.is_login_rejected(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("POST /API2/auth/authenticateUserWindows"),
+        "{error}"
+    );
+
+    let client = AuthClient::new(
+        PyramidWindowsLogin::new(
+            emulator.url().as_str(),
+            r"CORP\analyst",
+            SecretString::from(PASSWORD),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        client
+            .post("API2/access/getMe")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    emulator.expire_all_tokens();
+    assert_eq!(
+        client
+            .post("API2/access/getMe")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        emulator.handshakes(),
+        2,
+        "a fresh Windows login after the 401"
+    );
+}
