@@ -278,6 +278,11 @@ impl AuthClient {
             return Ok(response);
         }
         drop(response);
+        tracing::info!(
+            backend = self.backend(),
+            endpoint = %endpoint,
+            "answered 401: renewing the credential and retrying once"
+        );
         let Some(retry) = replay else {
             self.state().drop_generation(generation);
             return Err(Error::BodyNotReplayable {
@@ -288,6 +293,7 @@ impl AuthClient {
         let (credential, _) = self.current_credential(Some(generation)).await?;
         let response = self.send_with(retry, &credential, &endpoint).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
+            tracing::warn!(backend = self.backend(), endpoint = %endpoint, "still 401 after a fresh login");
             return Err(Error::Unauthorized {
                 backend: self.backend(),
                 endpoint,
@@ -342,6 +348,11 @@ impl AuthClient {
                 state.drop_generation(generation);
             }
             if let Some(hit) = state.fresh(Instant::now(), buffer) {
+                tracing::trace!(
+                    backend = self.backend(),
+                    generation = hit.1,
+                    "credential reused"
+                );
                 return Ok(hit);
             }
             state.attempts
@@ -358,11 +369,19 @@ impl AuthClient {
                 // A login finished while this caller waited and failed: share its outcome rather than
                 // sending the same credentials again.
                 if state.attempts != seen_attempts && failure.attempt == state.attempts {
+                    tracing::debug!(
+                        backend = self.backend(),
+                        "sharing the failure of the login just made"
+                    );
                     return Err(failure.error.clone());
                 }
                 if failure.error.is_login_rejected()
                     && now < failure.at + self.inner.config.rejected_login_cooldown
                 {
+                    tracing::debug!(
+                        backend = self.backend(),
+                        "credentials were rejected recently; not sending them again yet"
+                    );
                     return Err(failure.error.clone());
                 }
             }
@@ -377,11 +396,26 @@ impl AuthClient {
             }
         };
 
+        let kind = match need {
+            Need::Login => "login",
+            Need::Refresh(_) => "refresh",
+        };
+        tracing::debug!(backend = self.backend(), kind, "logging in");
+        let started = Instant::now();
         let outcome = self.log_in(&need).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         let mut state = self.state();
         state.attempts += 1;
         match outcome {
             Ok(credential) => {
+                tracing::info!(
+                    backend = self.backend(),
+                    kind,
+                    elapsed_ms,
+                    lifetime_s = credential.lifetime().map(|l| l.as_secs()),
+                    placement = %credential.placement(),
+                    "logged in"
+                );
                 state.generations += 1;
                 let generation = state.generations;
                 state.current = Some(Cached {
@@ -399,10 +433,16 @@ impl AuthClient {
                     && !cached.credential.is_expired_at(now)
                 {
                     // Keep serving the still-valid credential; try the refresh again a little later.
+                    tracing::warn!(
+                        backend = self.backend(),
+                        error = %error,
+                        "early refresh failed; keeping the still-valid credential"
+                    );
                     let hit = (cached.credential.clone(), cached.generation);
                     state.refresh_not_before = Some(now + self.inner.config.refresh_retry_interval);
                     return Ok(hit);
                 }
+                tracing::warn!(backend = self.backend(), kind, elapsed_ms, error = %error, "login failed");
                 state.failure = Some(Failure {
                     attempt: state.attempts,
                     error: error.clone(),
@@ -437,6 +477,12 @@ impl AuthClient {
                 return Err(error);
             }
             tries += 1;
+            tracing::warn!(
+                backend = auth.backend(),
+                status = error.status().map(|s| s.as_u16()),
+                wait_ms = wait.as_millis() as u64,
+                "login throttled by the server; trying again"
+            );
             tokio::time::sleep(wait).await;
         }
     }

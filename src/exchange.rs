@@ -38,11 +38,20 @@ pub(crate) async fn send(
     })?;
     let endpoint = Endpoint::new(request.method().clone(), request.url());
     let sent_to = request.url().clone();
-    let mut response = http
-        .execute(request)
-        .await
-        .map_err(|e| Error::transport(backend, endpoint.clone(), e))?;
+    let started = std::time::Instant::now();
+    let mut response = http.execute(request).await.map_err(|e| {
+        let error = Error::transport(backend, endpoint.clone(), e);
+        tracing::debug!(error = %error, "login request failed");
+        error
+    })?;
     let status = response.status();
+    tracing::debug!(
+        backend,
+        endpoint = %endpoint,
+        status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "login request answered"
+    );
     if response.url() != &sent_to || status.is_redirection() {
         let target = response
             .headers()
