@@ -1,5 +1,6 @@
 //! The login methods, one module per vendor and method. Backends know *how* to log in; the
 //! [`AuthClient`](crate::AuthClient) alone decides *when*.
 
+pub mod automation_anywhere;
 pub mod pyramid;
 pub mod uipath;
