@@ -179,14 +179,14 @@ async fn short_lived_token_from_jwt_is_renewed_before_expiry_under_50_tasks() {
 async fn refused_refresh_logs_in_again() {
     let cr = AutomationAnywhereEmulator::builder()
         .user("jdoe", PASSWORD)
-        .token_lifetime(Duration::from_secs(2))
+        .token_lifetime(Duration::from_secs(4))
         .refuse_refresh(true)
         .start()
         .await
         .unwrap();
     let client = AuthClient::new(password(&cr, "jdoe")).unwrap();
     let first = token_of(&client).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await; // past half the lifetime
+    tokio::time::sleep(Duration::from_millis(2400)).await; // past half the lifetime
     assert_eq!(client.get(CALL).send().await.unwrap().status(), 200);
     assert_ne!(token_of(&client).await, first);
     assert_eq!(
@@ -195,7 +195,7 @@ async fn refused_refresh_logs_in_again() {
     );
 
     cr.refuse_refresh(false);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2400)).await;
     assert_eq!(client.get(CALL).send().await.unwrap().status(), 200);
     assert_eq!((cr.logins(), cr.refreshes()), (2, 1));
 }

@@ -485,7 +485,11 @@ impl AutomationAnywhereLogin {
         }
         let body: Value = reply.json()?;
         get_ci(&body, "valid")
-            .and_then(Value::as_bool)
+            .and_then(|valid| match valid {
+                Value::Bool(valid) => Some(*valid),
+                Value::String(text) => text.trim().parse().ok(),
+                _ => None,
+            })
             .ok_or_else(|| reply.invalid("no boolean `valid` in the validation answer"))
     }
 
@@ -517,10 +521,11 @@ fn token_header(credential: &Credential, endpoint: &Endpoint) -> Result<HeaderVa
     Ok(value)
 }
 
-/// The `token` of a login or refresh answer.
+/// The `token` of a login or refresh answer (`accessToken` tolerated: the v2 body is not documented).
 fn read_token(body: &Value) -> Option<SecretString> {
-    get_ci(body, "token")
-        .and_then(Value::as_str)
+    ["token", "accessToken", "access_token"]
+        .iter()
+        .find_map(|key| get_ci(body, key).and_then(Value::as_str))
         .filter(|token| !token.is_empty())
         .map(|token| SecretString::from(token.to_owned()))
 }
