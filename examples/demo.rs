@@ -4,11 +4,12 @@
 use std::time::{Duration, Instant};
 
 use rpa_auth::backend::pyramid::PyramidApi;
+use rpa_auth::emulator::automation_anywhere::AutomationAnywhereEmulator;
 use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::UiPathEmulator;
 use rpa_auth::{
-    AuthClient, PyramidPasswordLogin, PyramidWindowsLogin, SecretString, UiPathBearerLogin,
-    UiPathNtlmLogin,
+    AuthClient, AutomationAnywhereLogin, PyramidPasswordLogin, PyramidWindowsLogin, SecretString,
+    UiPathBearerLogin, UiPathNtlmLogin,
 };
 
 /// One line of the table.
@@ -96,6 +97,75 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
             .await,
         ),
         Err(error) => eprintln!("uipath-ntlm: {error}"),
+    }
+    Ok(rows)
+}
+
+async fn automation_anywhere_rows() -> std::io::Result<Vec<Row>> {
+    const API_KEY: &str = "demo0api0key0generated0in0control0room00";
+    const MFA_CODE: u32 = 123_456;
+    let control_room = AutomationAnywhereEmulator::builder()
+        .user("creator", "demo-password")
+        .api_key_user("runner", API_KEY)
+        .mfa_user("auditor", "demo-password")
+        .mfa_code(MFA_CODE)
+        .start()
+        .await?;
+    println!(
+        "Automation Anywhere Control Room emulator at {}",
+        control_room.url()
+    );
+    let url = control_room.url();
+    let logins = [
+        (
+            "password (/v2/authentication)",
+            AutomationAnywhereLogin::with_password(
+                url.as_str(),
+                "creator",
+                SecretString::from("demo-password"),
+            ),
+        ),
+        (
+            "API key (/v2/authentication)",
+            AutomationAnywhereLogin::with_api_key(
+                url.as_str(),
+                "runner",
+                SecretString::from(API_KEY),
+            ),
+        ),
+        (
+            "password + MFA code (/v2/authentication)",
+            AutomationAnywhereLogin::with_password(
+                url.as_str(),
+                "auditor",
+                SecretString::from("demo-password"),
+            )
+            .and_then(|login| login.mfa_code(SecretString::from(MFA_CODE.to_string()))),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (method, login) in logins {
+        match login.and_then(AuthClient::new) {
+            Ok(client) => {
+                rows.push(
+                    exercise(
+                        "Automation Anywhere",
+                        method,
+                        client.clone(),
+                        (
+                            reqwest::Method::POST,
+                            "v2/repository/workspaces/private/files/list",
+                            Some(serde_json::json!({})),
+                        ),
+                    )
+                    .await,
+                );
+                if let Err(error) = client.logout().await {
+                    eprintln!("aa: {error}");
+                }
+            }
+            Err(error) => eprintln!("aa: {error}"),
+        }
     }
     Ok(rows)
 }
@@ -206,6 +276,10 @@ async fn main() -> std::process::ExitCode {
     match uipath_rows().await {
         Ok(more) => rows.extend(more),
         Err(error) => eprintln!("could not start the UiPath emulator: {error}"),
+    }
+    match automation_anywhere_rows().await {
+        Ok(more) => rows.extend(more),
+        Err(error) => eprintln!("could not start the Automation Anywhere emulator: {error}"),
     }
     match pyramid_rows().await {
         Ok(more) => rows.extend(more),

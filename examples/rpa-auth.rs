@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use rpa_auth::{
-    AuthClient, ExposeSecret, PyramidPasswordLogin, PyramidWindowsLogin, SecretString,
-    UiPathBearerLogin, UiPathNtlmLogin,
+    AuthClient, AutomationAnywhereLogin, ExposeSecret, PyramidPasswordLogin, PyramidWindowsLogin,
+    SecretString, UiPathBearerLogin, UiPathNtlmLogin,
 };
 
 const USAGE: &str = "\
@@ -155,9 +155,13 @@ fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, Stop> 
 }
 
 fn secret_from_env(name: &str) -> Result<SecretString, Stop> {
+    optional_secret_from_env(name).ok_or_else(|| Stop::Usage(format!("{name} is not set")))
+}
+
+fn optional_secret_from_env(name: &str) -> Option<SecretString> {
     match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
-        _ => Err(Stop::Usage(format!("{name} is not set"))),
+        Ok(value) if !value.is_empty() => Some(SecretString::from(value)),
+        _ => None,
     }
 }
 
@@ -213,7 +217,32 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             }
             AuthClient::builder(login)
         }
-        "uipath-oauth" | "aa" => {
+        "aa" => {
+            // `--domain corp --user jdoe` is the directory user `corp\jdoe`.
+            let user = required(&options.user, "--user")?;
+            let user = match &options.domain {
+                Some(domain) => format!("{domain}\\{user}"),
+                None => user.to_owned(),
+            };
+            // The API key wins when both are set: its tokens do not end the user's other sessions.
+            let login = match optional_secret_from_env("RPA_AUTH_API_KEY") {
+                Some(key) => AutomationAnywhereLogin::with_api_key(url, user, key)?,
+                None => match optional_secret_from_env("RPA_AUTH_PASSWORD") {
+                    Some(password) => AutomationAnywhereLogin::with_password(url, user, password)?,
+                    None => {
+                        return Err(Stop::Usage(
+                            "RPA_AUTH_API_KEY or RPA_AUTH_PASSWORD is not set".into(),
+                        ));
+                    }
+                },
+            };
+            let login = match optional_secret_from_env("RPA_AUTH_MFA_CODE") {
+                Some(code) => login.mfa_code(code)?,
+                None => login,
+            };
+            AuthClient::builder(login)
+        }
+        "uipath-oauth" => {
             return Err(Stop::Usage(format!(
                 "--backend {backend} is not supported yet"
             )));

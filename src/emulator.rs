@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod automation_anywhere;
 pub mod pyramid;
 pub mod uipath;
 

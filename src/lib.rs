@@ -16,6 +16,7 @@ mod jwt;
 mod origin;
 
 pub use authenticator::{Authenticator, BoxFuture};
+pub use backend::automation_anywhere::AutomationAnywhereLogin;
 pub use backend::pyramid::{PyramidPasswordLogin, PyramidWindowsLogin};
 pub use backend::uipath::UiPathBearerLogin;
 pub use backend::uipath_ntlm::UiPathNtlmLogin;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
+use rpa_auth::emulator::automation_anywhere::AutomationAnywhereEmulator;
 use rpa_auth::emulator::uipath::UiPathEmulator;
 
 const PASSWORD: &str = "cli-Pa55word";
@@ -32,7 +33,11 @@ fn binary() -> PathBuf {
 
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(binary());
-    command.args(args).env_remove("RPA_AUTH_PASSWORD");
+    command
+        .args(args)
+        .env_remove("RPA_AUTH_PASSWORD")
+        .env_remove("RPA_AUTH_API_KEY")
+        .env_remove("RPA_AUTH_MFA_CODE");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -235,6 +240,147 @@ async fn unreachable_server_exits_1_naming_the_endpoint() {
         stderr.starts_with("error: uipath: POST /api/Account/Authenticate could not connect"),
         "{stderr}"
     );
+}
+
+const AA_KEY: &str = "cli-api-key-0123456789abcdef0123456789ab";
+
+async fn control_room() -> AutomationAnywhereEmulator {
+    AutomationAnywhereEmulator::builder()
+        .user("jdoe", PASSWORD)
+        .api_key_user("jdoe", AA_KEY)
+        .mfa_user("secure", PASSWORD)
+        .mfa_code(424_242)
+        .user(r"corp\adsvc", PASSWORD)
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn aa_api_key_wins_over_password() {
+    let emulator = control_room().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "aa",
+            "--url",
+            &url,
+            "--user",
+            "jdoe",
+            "call",
+            "GET",
+            "v1/devices/list",
+        ],
+        &[
+            ("RPA_AUTH_PASSWORD", "not-the-password"),
+            ("RPA_AUTH_API_KEY", AA_KEY),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!((emulator.logins(), emulator.failed_logins()), (1, 0));
+    assert_eq!(emulator.calls(), 1);
+}
+
+#[tokio::test]
+async fn aa_password_with_mfa_code_and_domain_user() {
+    let emulator = control_room().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "aa",
+            "--url",
+            &url,
+            "--user",
+            "secure",
+            "token",
+        ],
+        &[
+            ("RPA_AUTH_PASSWORD", PASSWORD),
+            ("RPA_AUTH_MFA_CODE", "424242"),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let token = text(&output.stdout);
+    let response = reqwest::Client::new()
+        .get(format!("{url}v1/devices/list"))
+        .header("x-authorization", token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let output = run(
+        &[
+            "--backend",
+            "aa",
+            "--url",
+            &url,
+            "--domain",
+            "corp",
+            "--user",
+            "adsvc",
+            "token",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(emulator.logins(), 2);
+}
+
+#[tokio::test]
+async fn aa_missing_mfa_code_and_missing_secret() {
+    let emulator = control_room().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "aa",
+            "--url",
+            &url,
+            "--user",
+            "secure",
+            "token",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: aa: multi-factor code required: login rejected by POST /v2/authentication"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD));
+
+    let output = run(
+        &["--backend", "aa", "--url", &url, "--user", "jdoe", "token"],
+        &[("RPA_AUTH_MFA_CODE", "12x")],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("RPA_AUTH_API_KEY or RPA_AUTH_PASSWORD is not set"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = run(
+        &["--backend", "aa", "--url", &url, "--user", "jdoe", "token"],
+        &[
+            ("RPA_AUTH_PASSWORD", PASSWORD),
+            ("RPA_AUTH_MFA_CODE", "12x"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(!text(&output.stderr).contains("12x"));
 }
 
 #[tokio::test]

@@ -1,0 +1,852 @@
+//! Automation Anywhere Control Room login (Enterprise 11 and Automation 360): `POST /v2/authentication`
+//! or `POST /v1/authentication` (vendor-apis.md §2).
+//!
+//! The login body is `{"username", "password" | "apiKey", "mfaCode"?, "multipleLogin"?}`; the answer is
+//! `{"token": "<JWT>", "user": {…}}`. The token goes raw in `X-Authorization` on later calls (no `Bearer`
+//! prefix, §2.5) and lives as long as the JWT says (`exp - iat`, 20 minutes on every server seen). Before
+//! it expires it is renewed at `POST /v1/authentication/token` (§2.3), which is cheaper than a login and
+//! does not end other sessions. Errors come as `{"code", "details", "message"}`.
+//!
+//! # One client per Control Room and user
+//!
+//! A password login ends the user's earlier sessions unless it asked for `multipleLogin` (and the user
+//! is allowed several sessions): two programs logging in as the same user take turns throwing each other
+//! out. Share one [`AuthClient`](crate::AuthClient) (clone it freely) per Control Room and user, and
+//! prefer an API key for unattended work: API-key tokens do not end other sessions.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use url::Url;
+
+use crate::authenticator::{Authenticator, BoxFuture};
+use crate::credential::{Credential, Placement};
+use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
+use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::{jwt, origin};
+
+const BACKEND: &str = "aa";
+
+/// The A360 login path, relative to the Control Room base URL.
+pub const LOGIN_V2_PATH: &str = "v2/authentication";
+
+/// The Enterprise 11 login path (also served, and called deprecated, by Automation 360).
+pub const LOGIN_V1_PATH: &str = "v1/authentication";
+
+/// Token validation (`GET …?token=`) and refresh (`POST {"token"}`).
+pub const TOKEN_PATH: &str = "v1/authentication/token";
+
+/// Ends the session of the token in `X-Authorization`.
+pub const LOGOUT_PATH: &str = "v1/authentication/logout";
+
+/// The header that carries the token on every call, raw.
+pub const HEADER_AUTHORIZATION: &str = "x-authorization";
+
+/// The Control Room error code for a call without `X-Authorization`.
+pub const ERROR_TOKEN_MISSING: &str = "UM1117";
+
+/// How long a token lives when it is not a JWT with `iat` and `exp`: 20 minutes, the Control Room
+/// default.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
+
+/// The most digits accepted in a multi-factor code.
+const MAX_MFA_DIGITS: usize = 10;
+
+/// Which login endpoint to use.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// Try `/v2/authentication`; when the server answers 404 or 405 (Enterprise 11 has no v2), use
+    /// `/v1/authentication` and remember that for later logins.
+    Auto,
+    /// Always `/v1/authentication` (Enterprise 11; recent Automation 360 clouds refuse it as deprecated).
+    V1,
+    /// Always `/v2/authentication` (Automation 360).
+    V2,
+}
+
+impl ApiVersion {
+    fn path(self) -> &'static str {
+        match self {
+            Self::V1 => LOGIN_V1_PATH,
+            Self::V2 | Self::Auto => LOGIN_V2_PATH,
+        }
+    }
+}
+
+/// The remembered outcome of [`ApiVersion::Auto`].
+const DETECTED_NONE: u8 = 0;
+const DETECTED_V1: u8 = 1;
+const DETECTED_V2: u8 = 2;
+
+#[derive(Clone)]
+enum Secret {
+    Password(SecretString),
+    ApiKey(SecretString),
+}
+
+/// Logs into an Automation Anywhere Control Room with a password or an API key, optionally with a
+/// multi-factor code, and renews, validates and ends the session.
+///
+/// The token is sent as `X-Authorization: <JWT>`. Its lifetime is read from the JWT (`exp - iat`, counted
+/// from when it arrived, so a wrong local clock does not matter); [`DEFAULT_TOKEN_LIFETIME`] when it
+/// cannot be read. The [`AuthClient`](crate::AuthClient) renews it before it expires with
+/// `POST /v1/authentication/token`; if the server refuses the renewal, this login logs in again.
+///
+/// **Share one `AuthClient` per Control Room and user.** A password login ends the user's earlier
+/// sessions (unless [`multiple_login`](Self::multiple_login) is set and allowed), so two clients for one
+/// user log each other out. Prefer [`with_api_key`](Self::with_api_key) for unattended work: API-key
+/// tokens can be used side by side.
+///
+/// ```no_run
+/// # async fn run() -> rpa_auth::Result<()> {
+/// use rpa_auth::{AuthClient, AutomationAnywhereLogin, SecretString};
+///
+/// let key = SecretString::from(std::env::var("RPA_AUTH_API_KEY").unwrap_or_default());
+/// let login = AutomationAnywhereLogin::with_api_key("https://cr.example.com/", "bot-runner", key)?;
+/// let client = AuthClient::new(login)?;
+/// let bots = client.post("v2/repository/workspaces/private/files/list").json(&serde_json::json!({})).send().await?;
+/// # let _ = bots;
+/// client.logout().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AutomationAnywhereLogin {
+    base: Url,
+    username: String,
+    secret: Secret,
+    mfa_code: Option<SecretString>,
+    multiple_login: Option<bool>,
+    api_version: ApiVersion,
+    detected: Arc<AtomicU8>,
+    token_lifetime: Duration,
+}
+
+impl AutomationAnywhereLogin {
+    /// A password login to the Control Room at `base_url`. `username` may be `domain\user` for Active
+    /// Directory users.
+    ///
+    /// A password login ends the user's earlier sessions; see the type's documentation.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL or an empty user name or password.
+    pub fn with_password(
+        base_url: &str,
+        username: impl Into<String>,
+        password: SecretString,
+    ) -> Result<Self> {
+        if password.expose_secret().is_empty() {
+            return Err(Error::config(BACKEND, "the password is empty"));
+        }
+        Self::new(base_url, username.into(), Secret::Password(password))
+    }
+
+    /// An API-key login to the Control Room at `base_url`: the key generated in the Control Room for
+    /// `username` (its role needs "Generate API-Key"). API-key tokens do not end other sessions, which
+    /// makes this the method for unattended work.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL or an empty user name or key.
+    pub fn with_api_key(
+        base_url: &str,
+        username: impl Into<String>,
+        api_key: SecretString,
+    ) -> Result<Self> {
+        if api_key.expose_secret().trim().is_empty() {
+            return Err(Error::config(BACKEND, "the API key is empty"));
+        }
+        Self::new(base_url, username.into(), Secret::ApiKey(api_key))
+    }
+
+    fn new(base_url: &str, username: String, secret: Secret) -> Result<Self> {
+        if username.trim().is_empty() {
+            return Err(Error::config(BACKEND, "the user name is empty"));
+        }
+        Ok(Self {
+            base: origin::parse_base_url(BACKEND, base_url)?,
+            username,
+            secret,
+            mfa_code: None,
+            multiple_login: None,
+            api_version: ApiVersion::Auto,
+            detected: Arc::new(AtomicU8::new(DETECTED_NONE)),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+        })
+    }
+
+    /// The multi-factor (TOTP) code, sent as the JSON number `mfaCode`, for users who must give one.
+    ///
+    /// The code is only good for a short while, so it only helps the first login: the client then renews
+    /// the token without it. A long-running program whose token cannot be renewed must be given a new
+    /// code. Leading zeros are lost in a JSON number, as the Control Room API defines it. Defaults to
+    /// none.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the code is not 1 to 10 ASCII digits.
+    pub fn mfa_code(mut self, code: SecretString) -> Result<Self> {
+        let digits = code.expose_secret().trim();
+        if digits.is_empty()
+            || digits.len() > MAX_MFA_DIGITS
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(Error::config(
+                BACKEND,
+                format!("the multi-factor code must be 1 to {MAX_MFA_DIGITS} digits"),
+            ));
+        }
+        self.mfa_code = Some(SecretString::from(digits.to_owned()));
+        Ok(self)
+    }
+
+    /// Sends `multipleLogin`: `true` keeps the user's other sessions alive (the user must be allowed
+    /// several sessions by an administrator); the server ignores it for API-key logins. Defaults to not
+    /// sending it, which the server takes as `false`.
+    pub fn multiple_login(mut self, multiple: bool) -> Self {
+        self.multiple_login = Some(multiple);
+        self
+    }
+
+    /// Which login endpoint to use. Defaults to [`ApiVersion::Auto`]: `/v2/authentication`, falling
+    /// back to `/v1/authentication` (and remembering it) when the server has no v2, as Enterprise 11.
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = version;
+        self.detected = Arc::new(AtomicU8::new(DETECTED_NONE));
+        self
+    }
+
+    /// How long a token lives when it is not a JWT carrying `iat` and `exp`. Defaults to
+    /// [`DEFAULT_TOKEN_LIFETIME`].
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// The login endpoint version in use: the forced one, or what [`ApiVersion::Auto`] found (shared by
+    /// clones of this login); `None` before the first login in auto mode.
+    pub fn api_version_in_use(&self) -> Option<ApiVersion> {
+        match (self.api_version, self.detected.load(Ordering::Relaxed)) {
+            (ApiVersion::Auto, DETECTED_V1) => Some(ApiVersion::V1),
+            (ApiVersion::Auto, DETECTED_V2) => Some(ApiVersion::V2),
+            (ApiVersion::Auto, _) => None,
+            (forced, _) => Some(forced),
+        }
+    }
+
+    /// Logs in once and returns the credential, for `X-Authorization`.
+    ///
+    /// # Errors
+    /// [`Error::LoginRejected`] for wrong credentials, a missing or wrong multi-factor code, a disabled or
+    /// locked user, or a refused v1 endpoint; [`Error::Status`] for 429, 5xx and other unexpected
+    /// statuses; [`Error::InvalidResponse`] for an answer that is not the expected JSON;
+    /// [`Error::Transport`].
+    pub async fn login(&self, http: &reqwest::Client) -> Result<Credential> {
+        let version = self.api_version_in_use().unwrap_or(ApiVersion::Auto);
+        let reply = self.post_login(http, version.path()).await?;
+        let reply = if version == ApiVersion::Auto && is_missing_endpoint(&reply) {
+            // Enterprise 11: no v2. Remember v1 unless it is missing as well (a wrong base URL).
+            let fallback = self.post_login(http, LOGIN_V1_PATH).await?;
+            if !is_missing_endpoint(&fallback) {
+                self.detected.store(DETECTED_V1, Ordering::Relaxed);
+            }
+            fallback
+        } else {
+            reply
+        };
+        let token = self.read_login(&reply)?;
+        if version == ApiVersion::Auto && reply.endpoint.path().ends_with(LOGIN_V2_PATH) {
+            self.detected.store(DETECTED_V2, Ordering::Relaxed);
+        }
+        Ok(self.credential(token))
+    }
+
+    async fn post_login(&self, http: &reqwest::Client, path: &str) -> Result<Reply> {
+        let url = self.url(path)?;
+        let body = serde_json::to_vec(&self.login_body())
+            .map_err(|e| Error::config(BACKEND, format!("could not write the login body ({e})")))?;
+        let request = http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(body);
+        exchange::send(BACKEND, http, request).await
+    }
+
+    /// The login body. `domain\user` needs nothing special: JSON escapes the backslash.
+    fn login_body(&self) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("username".into(), Value::String(self.username.clone()));
+        match &self.secret {
+            Secret::Password(password) => body.insert(
+                "password".into(),
+                Value::String(password.expose_secret().to_owned()),
+            ),
+            Secret::ApiKey(key) => body.insert(
+                "apiKey".into(),
+                Value::String(key.expose_secret().to_owned()),
+            ),
+        };
+        if let Some(code) = self
+            .mfa_code
+            .as_ref()
+            .and_then(|code| code.expose_secret().parse::<u64>().ok())
+        {
+            body.insert("mfaCode".into(), Value::from(code));
+        }
+        if let Some(multiple) = self.multiple_login {
+            body.insert("multipleLogin".into(), Value::Bool(multiple));
+        }
+        Value::Object(body)
+    }
+
+    /// The token from a login answer, or the error the answer stands for.
+    fn read_login(&self, reply: &Reply) -> Result<SecretString> {
+        if !reply.status.is_success() {
+            return Err(self.login_error(reply));
+        }
+        let body: Value = reply.json()?;
+        match read_token(&body) {
+            Some(token) => Ok(token),
+            None => match server_message(&body) {
+                // A 200 without a token but with an error message: how v1 "always returns a failure
+                // message" on recent clouds may look.
+                Some(server) => Err(reply.rejected(self.classify(reply, &server), Some(server))),
+                None => Err(reply.invalid("no `token` in the login answer")),
+            },
+        }
+    }
+
+    /// Maps a non-2xx login answer to an error.
+    fn login_error(&self, reply: &Reply) -> Error {
+        let server = reply
+            .json::<Value>()
+            .ok()
+            .and_then(|body| server_message(&body));
+        let status = reply.status.as_u16();
+        match server {
+            Some(server) if is_deprecation(&server) => {
+                reply.rejected(RejectReason::Unsupported, Some(server))
+            }
+            Some(server) if status == 429 || status >= 500 || status == 404 => {
+                reply.status_error(Some(server))
+            }
+            Some(server) => reply.rejected(self.classify(reply, &server), Some(server)),
+            None if matches!(status, 401 | 403) => {
+                reply.rejected(RejectReason::BadCredentials, None)
+            }
+            None if status < 500 && reply.is_html() => {
+                reply.invalid("an HTML page where the JSON error was expected")
+            }
+            None => reply.status_error(None),
+        }
+    }
+
+    /// Why the server refused the login, from its code and message (which differ between versions and
+    /// are not documented for most cases; vendor-apis.md §2.1).
+    fn classify(&self, reply: &Reply, server: &ServerMessage) -> RejectReason {
+        let text = format!(
+            "{} {}",
+            server.code().unwrap_or_default(),
+            server.message().unwrap_or_default()
+        )
+        .to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+        if is_deprecation(server) {
+            RejectReason::Unsupported
+        } else if has(&[
+            "mfa",
+            "2fa",
+            "multi-factor",
+            "multifactor",
+            "two-factor",
+            "totp",
+            "one-time",
+            "verification code",
+        ]) {
+            if self.mfa_code.is_some() {
+                RejectReason::MfaInvalid
+            } else {
+                RejectReason::MfaRequired
+            }
+        } else if has(&["locked"]) {
+            RejectReason::AccountLocked
+        } else if has(&["disabled", "deactivated", "inactive"]) {
+            RejectReason::AccountDisabled
+        } else if matches!(reply.status.as_u16(), 401 | 403)
+            || has(&["credential", "password", "api key", "apikey"])
+        {
+            RejectReason::BadCredentials
+        } else {
+            RejectReason::Other
+        }
+    }
+
+    /// Renews `current` at `POST /v1/authentication/token`; when the server refuses (the token expired or
+    /// was ended), logs in again.
+    ///
+    /// # Errors
+    /// [`Error::Status`] for 429 and 5xx (the current token stays usable until it expires), the login's
+    /// errors when the renewal was refused, [`Error::InvalidResponse`], [`Error::Transport`].
+    pub async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        current: &Credential,
+    ) -> Result<Credential> {
+        let url = self.url(TOKEN_PATH)?;
+        let endpoint = Endpoint::new(reqwest::Method::POST, &url);
+        let token = current.secret().expose_secret();
+        let body = serde_json::to_vec(&serde_json::json!({ "token": token })).map_err(|e| {
+            Error::config(BACKEND, format!("could not write the refresh body ({e})"))
+        })?;
+        let request = http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .header(HEADER_AUTHORIZATION, token_header(current, &endpoint)?)
+            .body(body);
+        let reply = exchange::send(BACKEND, http, request).await?;
+        if reply.status.is_success() {
+            let body: Value = reply.json()?;
+            return match read_token(&body) {
+                Some(token) => Ok(self.credential(token)),
+                None => Err(reply.invalid("no `token` in the refresh answer")),
+            };
+        }
+        if is_refusal(reply.status) {
+            return self.login(http).await;
+        }
+        let server = reply
+            .json::<Value>()
+            .ok()
+            .and_then(|body| server_message(&body));
+        Err(reply.status_error(server))
+    }
+
+    /// Ends the server-side session of `credential` at `POST /v1/authentication/logout`. A token the
+    /// server no longer knows (401) counts as logged out. Prefer
+    /// [`AuthClient::logout`](crate::AuthClient::logout), which also drops the cached token.
+    ///
+    /// # Errors
+    /// [`Error::Status`] for any other non-2xx answer, [`Error::Transport`].
+    pub async fn logout(&self, http: &reqwest::Client, credential: &Credential) -> Result<()> {
+        let url = self.url(LOGOUT_PATH)?;
+        let endpoint = Endpoint::new(reqwest::Method::POST, &url);
+        // One documented form has no body, another `{"token"}`: send the header and the body.
+        let body = serde_json::to_vec(
+            &serde_json::json!({ "token": credential.secret().expose_secret() }),
+        )
+        .map_err(|e| Error::config(BACKEND, format!("could not write the logout body ({e})")))?;
+        let request = http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(HEADER_AUTHORIZATION, token_header(credential, &endpoint)?)
+            .body(body);
+        let reply = exchange::send(BACKEND, http, request).await?;
+        if reply.status.is_success() || reply.status == StatusCode::UNAUTHORIZED {
+            return Ok(());
+        }
+        let server = reply
+            .json::<Value>()
+            .ok()
+            .and_then(|body| server_message(&body));
+        Err(reply.status_error(server))
+    }
+
+    /// Asks the server whether `credential` is still valid: `GET /v1/authentication/token?token=…`.
+    /// A 401 answer counts as "not valid". Errors name only the method and path, never the query.
+    ///
+    /// # Errors
+    /// [`Error::Status`] for other non-2xx answers, [`Error::InvalidResponse`] for an answer without
+    /// `valid`, [`Error::Transport`].
+    pub async fn validate(&self, http: &reqwest::Client, credential: &Credential) -> Result<bool> {
+        let mut url = self.url(TOKEN_PATH)?;
+        let endpoint = Endpoint::new(reqwest::Method::GET, &url);
+        url.query_pairs_mut()
+            .append_pair("token", credential.secret().expose_secret());
+        let request = http
+            .get(url)
+            .header(ACCEPT, "application/json")
+            .header(HEADER_AUTHORIZATION, token_header(credential, &endpoint)?);
+        let reply = exchange::send(BACKEND, http, request).await?;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            return Ok(false);
+        }
+        if !reply.status.is_success() {
+            let server = reply
+                .json::<Value>()
+                .ok()
+                .and_then(|body| server_message(&body));
+            return Err(reply.status_error(server));
+        }
+        let body: Value = reply.json()?;
+        get_ci(&body, "valid")
+            .and_then(|valid| match valid {
+                Value::Bool(valid) => Some(*valid),
+                Value::String(text) => text.trim().parse().ok(),
+                _ => None,
+            })
+            .ok_or_else(|| reply.invalid("no boolean `valid` in the validation answer"))
+    }
+
+    fn credential(&self, token: SecretString) -> Credential {
+        let lifetime = jwt::lifetime(token.expose_secret()).unwrap_or(self.token_lifetime);
+        Credential::new(
+            token,
+            Placement::Header(HeaderName::from_static(HEADER_AUTHORIZATION)),
+        )
+        .expires_in(lifetime)
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path)
+            .map_err(|e| Error::config(BACKEND, format!("cannot build the URL of {path} ({e})")))
+    }
+}
+
+/// The token as a sensitive header value.
+fn token_header(credential: &Credential, endpoint: &Endpoint) -> Result<HeaderValue> {
+    let mut value =
+        HeaderValue::from_str(credential.secret().expose_secret()).map_err(|_| Error::Request {
+            backend: BACKEND,
+            endpoint: endpoint.clone(),
+            cause: "the token contains characters not allowed in a header".into(),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The `token` of a login or refresh answer (`accessToken` tolerated: the v2 body is not documented).
+fn read_token(body: &Value) -> Option<SecretString> {
+    ["token", "accessToken", "access_token"]
+        .iter()
+        .find_map(|key| get_ci(body, key).and_then(Value::as_str))
+        .filter(|token| !token.is_empty())
+        .map(|token| SecretString::from(token.to_owned()))
+}
+
+/// The server's `{code, details, message}`; `details` stands in for a missing `message`.
+fn server_message(body: &Value) -> Option<ServerMessage> {
+    let code = get_ci(body, "code").and_then(as_text);
+    let message = get_ci(body, "message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.trim().is_empty())
+        .or_else(|| get_ci(body, "details").and_then(Value::as_str))
+        .map(str::to_owned);
+    let server = ServerMessage::new("code", code, message);
+    (!server.is_empty()).then_some(server)
+}
+
+fn is_deprecation(server: &ServerMessage) -> bool {
+    let contains =
+        |text: Option<&str>| text.is_some_and(|t| t.to_ascii_lowercase().contains("deprecat"));
+    contains(server.code()) || contains(server.message())
+}
+
+/// A login endpoint the server does not have: 404, or 405 from servers that route the path elsewhere.
+fn is_missing_endpoint(reply: &Reply) -> bool {
+    matches!(
+        reply.status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+    )
+}
+
+/// A refresh answer that means "this token cannot be renewed": any 4xx but 408 and 429.
+fn is_refusal(status: StatusCode) -> bool {
+    status.is_client_error()
+        && !matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
+impl Authenticator for AutomationAnywhereLogin {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+        Box::pin(self.login(http))
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<Credential>> {
+        Box::pin(AutomationAnywhereLogin::refresh(self, http, current))
+    }
+
+    fn logout<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        current: &'a Credential,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(AutomationAnywhereLogin::logout(self, http, current))
+    }
+}
+
+impl fmt::Debug for AutomationAnywhereLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let method = match self.secret {
+            Secret::Password(_) => "password",
+            Secret::ApiKey(_) => "api key",
+        };
+        f.debug_struct("AutomationAnywhereLogin")
+            .field("base_url", &self.base.as_str())
+            .field("username", &self.username)
+            .field("method", &method)
+            .field("secret", &"** redacted **")
+            .field(
+                "mfa_code",
+                &self.mfa_code.as_ref().map(|_| "** redacted **"),
+            )
+            .field("multiple_login", &self.multiple_login)
+            .field("api_version", &self.api_version)
+            .field("api_version_in_use", &self.api_version_in_use())
+            .field("token_lifetime", &self.token_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use reqwest::header::HeaderMap;
+
+    const BASE: &str = "https://cr.example.com/";
+
+    fn password_login() -> AutomationAnywhereLogin {
+        AutomationAnywhereLogin::with_password(BASE, "jdoe", SecretString::from("hunter2")).unwrap()
+    }
+
+    fn reply(status: u16, path: &str, body: &str) -> Reply {
+        Reply {
+            backend: BACKEND,
+            endpoint: Endpoint::new(
+                reqwest::Method::POST,
+                &Url::parse(&format!("http://h/{path}")).unwrap(),
+            ),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn body_has_mfa_code_as_number_and_escapes_domain_backslash() {
+        let login =
+            AutomationAnywhereLogin::with_password(BASE, r"corp\jdoe", SecretString::from("pw"))
+                .unwrap()
+                .mfa_code(SecretString::from("012345"))
+                .unwrap()
+                .multiple_login(true);
+        let body = login.login_body();
+        assert_eq!(body["mfaCode"], serde_json::json!(12345));
+        assert_eq!(body["multipleLogin"], Value::Bool(true));
+        assert!(body.get("apiKey").is_none());
+        let wire = serde_json::to_string(&body).unwrap();
+        assert!(wire.contains(r#""username":"corp\\jdoe""#), "{wire}");
+    }
+
+    #[test]
+    fn api_key_body_has_no_password() {
+        let login = AutomationAnywhereLogin::with_api_key(BASE, "bot", SecretString::from(r"k\ey"))
+            .unwrap();
+        let body = login.login_body();
+        assert_eq!(body["apiKey"], Value::String(r"k\ey".into()));
+        assert!(body.get("password").is_none() && body.get("mfaCode").is_none());
+        assert!(body.get("multipleLogin").is_none());
+    }
+
+    #[test]
+    fn constructors_and_mfa_code_validate_eagerly() {
+        assert!(
+            AutomationAnywhereLogin::with_password(BASE, " ", SecretString::from("p")).is_err()
+        );
+        assert!(AutomationAnywhereLogin::with_password(BASE, "u", SecretString::from("")).is_err());
+        assert!(AutomationAnywhereLogin::with_api_key(BASE, "u", SecretString::from(" ")).is_err());
+        assert!(
+            AutomationAnywhereLogin::with_api_key("ftp://x/", "u", SecretString::from("k"))
+                .is_err()
+        );
+        for bad in ["", "12a456", "-123456", "12345678901", "1 2"] {
+            let error = password_login()
+                .mfa_code(SecretString::from(bad))
+                .unwrap_err();
+            assert!(
+                !error.to_string().contains(bad) || bad.is_empty(),
+                "{error}"
+            );
+        }
+        assert!(
+            password_login()
+                .mfa_code(SecretString::from(" 654321 "))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let login = password_login();
+        let mfa = password_login().mfa_code(SecretString::from("1")).unwrap();
+        let cases: [(&AutomationAnywhereLogin, u16, &str, RejectReason); 8] = [
+            (
+                &login,
+                401,
+                r#"{"code":"x","details":null,"message":"Invalid credentials"}"#,
+                RejectReason::BadCredentials,
+            ),
+            (
+                &login,
+                401,
+                r#"{"code":"authentication.mfa.required","details":null,"message":"Code needed"}"#,
+                RejectReason::MfaRequired,
+            ),
+            (
+                &mfa,
+                401,
+                r#"{"code":"x","message":"Invalid multi-factor authentication code"}"#,
+                RejectReason::MfaInvalid,
+            ),
+            (
+                &login,
+                401,
+                r#"{"code":"x","message":"User account is disabled"}"#,
+                RejectReason::AccountDisabled,
+            ),
+            (
+                &login,
+                403,
+                r#"{"code":"x","message":"User is locked"}"#,
+                RejectReason::AccountLocked,
+            ),
+            (
+                &login,
+                400,
+                r#"{"code":"x","message":"v1/authentication is deprecated"}"#,
+                RejectReason::Unsupported,
+            ),
+            (
+                &login,
+                500,
+                r#"{"code":"x","message":"v1/authentication is deprecated"}"#,
+                RejectReason::Unsupported,
+            ),
+            (
+                &login,
+                400,
+                r#"{"code":"generic.bad.request","details":"Malformed"}"#,
+                RejectReason::Other,
+            ),
+        ];
+        for (login, status, body, reason) in cases {
+            let error = login
+                .read_login(&reply(status, LOGIN_V1_PATH, body))
+                .unwrap_err();
+            assert_eq!(error.reject_reason(), Some(reason), "{body}");
+            assert!(error.to_string().contains("/v1/authentication"), "{error}");
+        }
+        let bare = login
+            .read_login(&reply(401, LOGIN_V2_PATH, ""))
+            .unwrap_err();
+        assert_eq!(bare.reject_reason(), Some(RejectReason::BadCredentials));
+    }
+
+    #[test]
+    fn server_errors_are_status_errors_with_code() {
+        let error = password_login()
+            .read_login(&reply(
+                500,
+                LOGIN_V2_PATH,
+                r#"{"code":"generic.server.exception","details":null,"message":"An unexpected problem occurred"}"#,
+            ))
+            .unwrap_err();
+        assert!(matches!(error, Error::Status { .. }));
+        assert_eq!(
+            error.to_string(),
+            "aa: POST /v2/authentication answered HTTP 500, code generic.server.exception: An unexpected problem occurred"
+        );
+    }
+
+    #[test]
+    fn success_needs_a_token_and_keeps_nothing_else() {
+        let login = password_login();
+        let token = login
+            .read_login(&reply(
+                200,
+                LOGIN_V2_PATH,
+                r#"{"token":"a.b.c","user":{"id":9}}"#,
+            ))
+            .unwrap();
+        assert_eq!(token.expose_secret(), "a.b.c");
+        let error = login
+            .read_login(&reply(200, LOGIN_V2_PATH, r#"{"user":{}}"#))
+            .unwrap_err();
+        assert!(matches!(error, Error::InvalidResponse { .. }));
+        let error = login
+            .read_login(&reply(
+                200,
+                LOGIN_V1_PATH,
+                r#"{"message":"v1 is deprecated"}"#,
+            ))
+            .unwrap_err();
+        assert_eq!(error.reject_reason(), Some(RejectReason::Unsupported));
+        let error = login
+            .read_login(&reply(502, LOGIN_V2_PATH, "<html>x</html>"))
+            .unwrap_err();
+        assert!(error.is_transient());
+    }
+
+    #[test]
+    fn lifetime_comes_from_the_jwt_or_the_default() {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"1","iat":1573107873,"exp":1573108173}"#);
+        let jwt = format!("eyJhbGciOiJSUzUxMiJ9.{payload}.sig");
+        let login = password_login();
+        let credential = login.credential(SecretString::from(jwt));
+        assert_eq!(credential.lifetime(), Some(Duration::from_secs(300)));
+        assert_eq!(
+            credential.placement(),
+            &Placement::Header(HeaderName::from_static("x-authorization"))
+        );
+        let opaque = login.credential(SecretString::from("opaque"));
+        assert_eq!(opaque.lifetime(), Some(DEFAULT_TOKEN_LIFETIME));
+    }
+
+    #[test]
+    fn api_version_is_forced_or_detected() {
+        let login = password_login();
+        assert_eq!(login.api_version_in_use(), None);
+        login.detected.store(DETECTED_V1, Ordering::Relaxed);
+        assert_eq!(login.clone().api_version_in_use(), Some(ApiVersion::V1));
+        let forced = password_login().api_version(ApiVersion::V2);
+        assert_eq!(forced.api_version_in_use(), Some(ApiVersion::V2));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let login =
+            AutomationAnywhereLogin::with_api_key(BASE, "bot", SecretString::from("k3y-s3cret"))
+                .unwrap()
+                .mfa_code(SecretString::from("987654"))
+                .unwrap();
+        let text = format!("{login:?}");
+        assert!(
+            !text.contains("k3y-s3cret") && !text.contains("987654"),
+            "{text}"
+        );
+        assert!(text.contains("api key"));
+    }
+}
