@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::authenticator::Authenticator;
+use crate::authenticator::{Authenticator, BoxFuture};
 use crate::credential::Credential;
 use crate::error::{Endpoint, Error, Result};
 use crate::origin;
@@ -261,19 +261,41 @@ impl AuthClient {
     /// - [`Error::Unauthorized`] when the retry is answered 401 too.
     pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response> {
         let endpoint = Endpoint::new(request.method().clone(), request.url());
+        let mut http = HttpSender(&self.inner.http);
+        self.execute_with(request, &mut http)
+            .await
+            .map_err(|failure| match failure {
+                SendFailure::Auth(error) => error,
+                SendFailure::Downstream(error) => Error::transport(self.backend(), endpoint, error),
+            })
+    }
+
+    /// The request wrapper, over any way of sending: reqwest itself, or the rest of a middleware chain.
+    /// Credentials that are authenticated connections go through their own transport instead.
+    pub(crate) async fn execute_with<S: Sender>(
+        &self,
+        request: reqwest::Request,
+        sender: &mut S,
+    ) -> Result<reqwest::Response, SendFailure<S::Error>> {
+        let endpoint = Endpoint::new(request.method().clone(), request.url());
         if !origin::same_origin(&self.inner.base, request.url()) {
-            return Err(self.request_error(
+            return Err(SendFailure::Auth(self.request_error(
                 endpoint,
                 format!(
                     "{} is not the configured server {}; credentials are only sent to it",
                     request.url().origin().ascii_serialization(),
                     self.inner.base.origin().ascii_serialization()
                 ),
-            ));
+            )));
         }
         let replay = request.try_clone();
-        let (credential, generation) = self.current_credential(None).await?;
-        let response = self.send_with(request, &credential, &endpoint).await?;
+        let (credential, generation) = self
+            .current_credential(None)
+            .await
+            .map_err(SendFailure::Auth)?;
+        let response = self
+            .send_with(request, &credential, &endpoint, sender)
+            .await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -285,41 +307,42 @@ impl AuthClient {
         );
         let Some(retry) = replay else {
             self.state().drop_generation(generation);
-            return Err(Error::BodyNotReplayable {
+            return Err(SendFailure::Auth(Error::BodyNotReplayable {
                 backend: self.backend(),
                 endpoint,
-            });
+            }));
         };
-        let (credential, _) = self.current_credential(Some(generation)).await?;
-        let response = self.send_with(retry, &credential, &endpoint).await?;
+        let (credential, _) = self
+            .current_credential(Some(generation))
+            .await
+            .map_err(SendFailure::Auth)?;
+        let response = self
+            .send_with(retry, &credential, &endpoint, sender)
+            .await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             tracing::warn!(backend = self.backend(), endpoint = %endpoint, "still 401 after a fresh login");
-            return Err(Error::Unauthorized {
+            return Err(SendFailure::Auth(Error::Unauthorized {
                 backend: self.backend(),
                 endpoint,
                 status: response.status(),
-            });
+            }));
         }
         Ok(response)
     }
 
-    async fn send_with(
+    async fn send_with<S: Sender>(
         &self,
         mut request: reqwest::Request,
         credential: &Credential,
         endpoint: &Endpoint,
-    ) -> Result<reqwest::Response> {
+        sender: &mut S,
+    ) -> Result<reqwest::Response, SendFailure<S::Error>> {
         credential
             .apply(&mut request)
-            .map_err(|cause| self.request_error(endpoint.clone(), cause))?;
+            .map_err(|cause| SendFailure::Auth(self.request_error(endpoint.clone(), cause)))?;
         match credential.transport() {
-            Some(transport) => transport.send(request).await,
-            None => self
-                .inner
-                .http
-                .execute(request)
-                .await
-                .map_err(|e| Error::transport(self.backend(), endpoint.clone(), e)),
+            Some(transport) => transport.send(request).await.map_err(SendFailure::Auth),
+            None => sender.send(request).await.map_err(SendFailure::Downstream),
         }
     }
 
@@ -495,6 +518,36 @@ impl fmt::Debug for AuthClient {
             .field("base_url", &self.inner.base.as_str())
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// A way of sending a request once the credential is on it.
+pub(crate) trait Sender: Send {
+    /// What sending can fail with.
+    type Error;
+    /// Sends `request`.
+    fn send(
+        &mut self,
+        request: reqwest::Request,
+    ) -> BoxFuture<'_, Result<reqwest::Response, Self::Error>>;
+}
+
+/// Why [`AuthClient::execute_with`] failed: the wrapper's own error, or the sender's.
+pub(crate) enum SendFailure<E> {
+    Auth(Error),
+    Downstream(E),
+}
+
+/// Sends with the client's `reqwest::Client`.
+struct HttpSender<'c>(&'c reqwest::Client);
+
+impl Sender for HttpSender<'_> {
+    type Error = reqwest::Error;
+    fn send(
+        &mut self,
+        request: reqwest::Request,
+    ) -> BoxFuture<'_, Result<reqwest::Response, reqwest::Error>> {
+        Box::pin(self.0.execute(request))
     }
 }
 

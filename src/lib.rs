@@ -9,6 +9,8 @@ pub mod credential;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
+#[cfg(feature = "middleware")]
+pub mod middleware;
 pub mod ntlm;
 
 mod exchange;
