@@ -1,6 +1,9 @@
 """An independent NTLM / Negotiate acceptor for the Rust tests: pyspnego behind stdlib http.server.
 
 Environment: NTLM_USER_FILE (DOMAIN:USER:PASSWORD lines), LM_COMPAT_LEVEL=5 (NTLMv2 only).
+With TLS_CERT and TLS_KEY (PEM files) it serves https and requires channel bindings
+(tls-server-end-point: SHA-256 of its certificate, RFC 5929), as IIS Extended Protection does;
+CB_MISMATCH=1 makes it expect a wrong binding, so a test can show that bindings are really checked.
 Prints the port it listens on (127.0.0.1) as the first line of stdout, then serves until killed.
 Every path answers 401 offering "Negotiate" and "NTLM" until the connection is authenticated, then
 200 with {"user": ..., "scheme": ...}. One spnego server context per TCP connection.
@@ -9,11 +12,17 @@ base64 naming the user, containing "+", "/" and "=" as real Pyramid tokens do.
 """
 
 import base64
+import hashlib
 import http.server
 import json
+import os
+import ssl
 import sys
 
 import spnego
+from spnego.channel_bindings import GssChannelBindings
+
+CHANNEL_BINDINGS = None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,7 +65,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             token = base64.b64decode(data.strip())
             if self.ctx is None or self.ctx_scheme != scheme or self.ctx.complete:
-                self.ctx = spnego.server(protocol=protocol)
+                self.ctx = spnego.server(protocol=protocol, channel_bindings=CHANNEL_BINDINGS)
                 self.ctx_scheme = scheme
             out = self.ctx.step(token)
         except Exception as e:  # wrong password, unknown user, bad MIC, NTLMv1 ...
@@ -86,7 +95,20 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main():
+    global CHANNEL_BINDINGS
     server = Server(("127.0.0.1", 0), Handler)
+    cert, key = os.environ.get("TLS_CERT"), os.environ.get("TLS_KEY")
+    if cert and key:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.set_alpn_protocols(["http/1.1"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        with open(cert) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        digest = hashlib.sha256(der).digest()
+        if os.environ.get("CB_MISMATCH") == "1":
+            digest = bytes(32)
+        CHANNEL_BINDINGS = GssChannelBindings(application_data=b"tls-server-end-point:" + digest)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -3,6 +3,7 @@
 
 pub mod ntlm_server;
 pub mod pyspnego;
+pub mod tls;
 pub mod token_server;
 
 use std::sync::Arc;

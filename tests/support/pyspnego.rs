@@ -46,6 +46,11 @@ fn pyspnego_dir() -> &'static Path {
 
 /// Starts `tests/ntlm_acceptor.py`; returns the child (killed on drop) and its port.
 pub async fn start_acceptor() -> (Child, u16) {
+    start_acceptor_with(&[]).await
+}
+
+/// Starts `tests/ntlm_acceptor.py` with extra environment (e.g. `TLS_CERT`, `TLS_KEY`, `CB_MISMATCH`).
+pub async fn start_acceptor_with(env: &[(&str, &std::ffi::OsStr)]) -> (Child, u16) {
     let dir = pyspnego_dir();
     let users = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ntlm-users.txt");
     std::fs::write(&users, format!("CORP:alice:{PASSWORD}\nCORP:bob:other\n"))
@@ -55,6 +60,7 @@ pub async fn start_acceptor() -> (Child, u16) {
         .env("PYTHONPATH", dir)
         .env("NTLM_USER_FILE", &users)
         .env("LM_COMPAT_LEVEL", "5")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
