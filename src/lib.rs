@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod error;
 pub mod ntlm;
 
+mod env;
 mod exchange;
 mod jwt;
 mod origin;
