@@ -288,11 +288,9 @@ impl ContextHeaders {
     /// Reads `UIPATH_TENANT` (as `X-UIPATH-TenantName` when `tenant_as_header`), `UIPATH_FOLDER_PATH` and
     /// `UIPATH_FOLDER_ID`.
     pub(crate) fn read_env(&mut self, env: &Env<'_>, tenant_as_header: bool) -> Result<()> {
-        if tenant_as_header {
-            if let Some(tenant) = env.optional(ENV_TENANT)? {
-                self.tenant_name(env.backend(), &tenant)
-                    .map_err(|_| env.malformed(ENV_TENANT, "is not a valid header value"))?;
-            }
+        if tenant_as_header && let Some(tenant) = env.optional(ENV_TENANT)? {
+            self.tenant_name(env.backend(), &tenant)
+                .map_err(|_| env.malformed(ENV_TENANT, "is not a valid header value"))?;
         }
         if let Some(path) = env.optional(ENV_FOLDER_PATH)? {
             self.folder_path(&path);

@@ -434,13 +434,13 @@ impl UiPathClientCredentialsLogin {
                 None => reply.invalid("no access_token in the token answer"),
             });
         };
-        if let Some(kind) = get_ci(&body, "token_type").and_then(Value::as_str) {
-            if !kind.eq_ignore_ascii_case("bearer") {
-                return Err(reply.invalid(format!(
-                    "token_type is `{}`, expected Bearer",
-                    kind.chars().take(40).collect::<String>()
-                )));
-            }
+        if let Some(kind) = get_ci(&body, "token_type").and_then(Value::as_str)
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(reply.invalid(format!(
+                "token_type is `{}`, expected Bearer",
+                kind.chars().take(40).collect::<String>()
+            )));
         }
         let lifetime = get_ci(&body, "expires_in")
             .and_then(seconds)
