@@ -9,7 +9,7 @@ use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::UiPathEmulator;
 use rpa_auth::{
     AuthClient, AutomationAnywhereLogin, PyramidPasswordLogin, PyramidWindowsLogin, SecretString,
-    UiPathBearerLogin, UiPathNtlmLogin,
+    UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin,
 };
 
 /// One line of the table.
@@ -59,6 +59,11 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
     let orchestrator = UiPathEmulator::builder()
         .user("Default", "admin", "demo-password")
         .windows_user("CORP", "robot", "demo-password")
+        .client(
+            "demo-app",
+            "demo-app-secret",
+            &["OR.Jobs", "OR.Folders.Read"],
+        )
         .start()
         .await?;
     println!("UiPath Orchestrator emulator at {}", orchestrator.url());
@@ -97,6 +102,25 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
             .await,
         ),
         Err(error) => eprintln!("uipath-ntlm: {error}"),
+    }
+    let login = UiPathClientCredentialsLogin::new(
+        orchestrator.url().as_str(),
+        "demo-app",
+        SecretString::from("demo-app-secret"),
+    )
+    .and_then(|login| login.scope("OR.Jobs OR.Folders.Read"))
+    .map(|login| login.folder_id(1));
+    match login.and_then(AuthClient::new) {
+        Ok(client) => rows.push(
+            exercise(
+                "UiPath Orchestrator",
+                "OAuth client credentials (/identity/connect/token)",
+                client,
+                (reqwest::Method::GET, "odata/Jobs", None),
+            )
+            .await,
+        ),
+        Err(error) => eprintln!("uipath-oauth: {error}"),
     }
     Ok(rows)
 }

@@ -7,14 +7,18 @@
 //!
 //! `token` logs in and prints the credential on one line. `call` makes the authenticated request N times
 //! on one client and prints each response body on its own line. Secrets come only from the environment.
+//! For the UiPath `uipath` and `uipath-oauth` backends, a flag that is absent falls back to the `UIPATH_*`
+//! variable of the same meaning (`UIPATH_URL`, `UIPATH_CLIENT_ID`, …; see the README).
 //! Exit status: 0 when every response was 2xx, 1 on failure (one `error:` line on stderr), 2 on usage errors.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rpa_auth::backend::uipath::{ENV_FOLDER_ID, ENV_PASSWORD, ENV_TENANT, ENV_URL, ENV_USERNAME};
+use rpa_auth::backend::uipath_oauth::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_SCOPE};
 use rpa_auth::{
     AuthClient, AutomationAnywhereLogin, ExposeSecret, PyramidPasswordLogin, PyramidWindowsLogin,
-    SecretString, UiPathBearerLogin, UiPathNtlmLogin,
+    SecretString, UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin,
 };
 
 const USAGE: &str = "\
@@ -27,7 +31,11 @@ options:
   --client-id <ID>   --scope <SCOPES>   --allow-http
 
 secrets only from the environment:
-  RPA_AUTH_PASSWORD, RPA_AUTH_API_KEY, RPA_AUTH_MFA_CODE, RPA_AUTH_CLIENT_SECRET";
+  RPA_AUTH_PASSWORD, RPA_AUTH_API_KEY, RPA_AUTH_MFA_CODE, RPA_AUTH_CLIENT_SECRET
+
+uipath and uipath-oauth read UIPATH_URL, UIPATH_USERNAME, UIPATH_PASSWORD, UIPATH_CLIENT_ID,
+UIPATH_CLIENT_SECRET, UIPATH_SCOPE (or UIPATH_AUTH_SCOPES), UIPATH_TOKEN_URL, UIPATH_TENANT,
+UIPATH_FOLDER_PATH and UIPATH_FOLDER_ID when the matching flag (or RPA_AUTH_ secret) is absent";
 
 /// Why the program stops early: a usage error (exit 2) or a failure (exit 1).
 enum Stop {
@@ -154,6 +162,31 @@ fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, Stop> 
         .ok_or_else(|| Stop::Usage(format!("{flag} is required for this backend")))
 }
 
+/// A UiPath setting: the flag (or `RPA_AUTH_` secret) when given, else the `UIPATH_*` variable `name`.
+fn uipath_setting(options: &Options, name: &str) -> Option<String> {
+    let secret = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let given = match name {
+        ENV_URL => options.url.clone(),
+        ENV_USERNAME => options.user.clone(),
+        ENV_PASSWORD => secret("RPA_AUTH_PASSWORD"),
+        ENV_CLIENT_ID => options.client_id.clone(),
+        ENV_CLIENT_SECRET => secret("RPA_AUTH_CLIENT_SECRET"),
+        ENV_SCOPE => options.scope.clone(),
+        ENV_TENANT => options.tenant.clone(),
+        ENV_FOLDER_ID => options.folder_id.map(|id| id.to_string()),
+        _ => None,
+    };
+    given.or_else(|| std::env::var(name).ok())
+}
+
+/// A usage error saying `how` unless the UiPath setting `name` is given.
+fn need(options: &Options, name: &str, how: &str) -> Result<(), Stop> {
+    match uipath_setting(options, name) {
+        Some(value) if !value.trim().is_empty() => Ok(()),
+        _ => Err(Stop::Usage(how.to_owned())),
+    }
+}
+
 fn secret_from_env(name: &str) -> Result<SecretString, Stop> {
     optional_secret_from_env(name).ok_or_else(|| Stop::Usage(format!("{name} is not set")))
 }
@@ -168,25 +201,30 @@ fn optional_secret_from_env(name: &str) -> Option<SecretString> {
 /// The authenticated client for the chosen backend.
 fn build_client(options: &Options) -> Result<AuthClient, Stop> {
     let backend = options.backend.as_deref().unwrap_or("uipath");
-    let url = required(&options.url, "--url")?;
+    let url = || required(&options.url, "--url");
+    let setting = |name: &str| uipath_setting(options, name);
     let client = match backend {
         "uipath" => {
-            let mut login = UiPathBearerLogin::new(
-                url,
-                required(&options.user, "--user")?,
-                secret_from_env("RPA_AUTH_PASSWORD")?,
+            need(
+                options,
+                ENV_URL,
+                "--url (or UIPATH_URL) is required for this backend",
             )?;
-            if let Some(tenant) = &options.tenant {
-                login = login.tenant(tenant);
-            }
-            if let Some(folder) = options.folder_id {
-                login = login.folder_id(folder);
-            }
-            AuthClient::builder(login)
+            need(
+                options,
+                ENV_USERNAME,
+                "--user (or UIPATH_USERNAME) is required for this backend",
+            )?;
+            need(
+                options,
+                ENV_PASSWORD,
+                "RPA_AUTH_PASSWORD is not set (nor UIPATH_PASSWORD)",
+            )?;
+            AuthClient::builder(UiPathBearerLogin::from_env_with(setting)?)
         }
         "pyramid" => {
             let mut login = PyramidPasswordLogin::new(
-                url,
+                url()?,
                 required(&options.user, "--user")?,
                 secret_from_env("RPA_AUTH_PASSWORD")?,
             )?;
@@ -197,7 +235,7 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
         }
         "uipath-ntlm" => {
             let mut login = UiPathNtlmLogin::new(
-                url,
+                url()?,
                 required(&options.user, "--user")?,
                 secret_from_env("RPA_AUTH_PASSWORD")?,
             )?;
@@ -208,7 +246,7 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
         }
         "pyramid-windows" => {
             let mut login = PyramidWindowsLogin::new(
-                url,
+                url()?,
                 required(&options.user, "--user")?,
                 secret_from_env("RPA_AUTH_PASSWORD")?,
             )?;
@@ -226,9 +264,11 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             };
             // The API key wins when both are set: its tokens do not end the user's other sessions.
             let login = match optional_secret_from_env("RPA_AUTH_API_KEY") {
-                Some(key) => AutomationAnywhereLogin::with_api_key(url, user, key)?,
+                Some(key) => AutomationAnywhereLogin::with_api_key(url()?, user, key)?,
                 None => match optional_secret_from_env("RPA_AUTH_PASSWORD") {
-                    Some(password) => AutomationAnywhereLogin::with_password(url, user, password)?,
+                    Some(password) => {
+                        AutomationAnywhereLogin::with_password(url()?, user, password)?
+                    }
                     None => {
                         return Err(Stop::Usage(
                             "RPA_AUTH_API_KEY or RPA_AUTH_PASSWORD is not set".into(),
@@ -243,9 +283,22 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             AuthClient::builder(login)
         }
         "uipath-oauth" => {
-            return Err(Stop::Usage(format!(
-                "--backend {backend} is not supported yet"
-            )));
+            need(
+                options,
+                ENV_URL,
+                "--url (or UIPATH_URL) is required for this backend",
+            )?;
+            need(
+                options,
+                ENV_CLIENT_ID,
+                "--client-id (or UIPATH_CLIENT_ID) is required for this backend",
+            )?;
+            need(
+                options,
+                ENV_CLIENT_SECRET,
+                "RPA_AUTH_CLIENT_SECRET is not set (nor UIPATH_CLIENT_SECRET)",
+            )?;
+            AuthClient::builder(UiPathClientCredentialsLogin::from_env_with(setting)?)
         }
         other => return Err(Stop::Usage(format!("unknown backend `{other}`"))),
     };

@@ -5,3 +5,4 @@ pub mod automation_anywhere;
 pub mod pyramid;
 pub mod uipath;
 pub mod uipath_ntlm;
+pub mod uipath_oauth;

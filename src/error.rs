@@ -60,7 +60,8 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// What a server said about a failure: its own error code and message, as parsed from its error body.
+/// What a server said about a failure: its own error code and message, as parsed from its error body,
+/// and optionally a hint from this crate on what to do about it.
 ///
 /// The text is truncated to a few hundred characters; the rest of the body is not kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,6 +75,7 @@ struct ServerText {
     code_field: &'static str,
     code: Option<Box<str>>,
     message: Option<Box<str>>,
+    hint: Option<Box<str>>,
 }
 
 impl ServerMessage {
@@ -84,8 +86,22 @@ impl ServerMessage {
                 code_field,
                 code: code.map(|c| truncate(&c).into()),
                 message: message.map(|m| truncate(&m).into()),
+                hint: None,
             }),
         }
+    }
+
+    /// Adds what the user can do about the failure, in this crate's words (shown after the server's
+    /// text), e.g. "the on-premises token endpoint is /identity/connect/token".
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.inner.hint = Some(hint.into().into());
+        self
+    }
+
+    /// What the user can do about the failure, when this crate knows.
+    pub fn hint(&self) -> Option<&str> {
+        self.inner.hint.as_deref()
     }
 
     /// The server's error code, e.g. `1000` for UiPath or `UM1117` for Automation Anywhere.
@@ -98,9 +114,9 @@ impl ServerMessage {
         self.inner.message.as_deref()
     }
 
-    /// True when the server sent neither code nor message.
+    /// True when there is nothing to show: the server sent neither code nor message and there is no hint.
     pub fn is_empty(&self) -> bool {
-        self.inner.code.is_none() && self.inner.message.is_none()
+        self.inner.code.is_none() && self.inner.message.is_none() && self.inner.hint.is_none()
     }
 }
 
@@ -112,6 +128,12 @@ impl fmt::Display for ServerMessage {
             (Some(code), None) => write!(f, "{field} {code}"),
             (None, Some(message)) => f.write_str(message),
             (None, None) => Ok(()),
+        }?;
+        let said = self.inner.code.is_some() || self.inner.message.is_some();
+        match &self.inner.hint {
+            Some(hint) if said => write!(f, "; {hint}"),
+            Some(hint) => f.write_str(hint),
+            None => Ok(()),
         }
     }
 }
@@ -514,6 +536,19 @@ mod tests {
             "{}",
             std::mem::size_of::<Error>()
         );
+    }
+
+    #[test]
+    fn hint_follows_the_server_text() {
+        let message = ServerMessage::new("error", Some("invalid_client".into()), None)
+            .with_hint("check the client secret");
+        assert_eq!(
+            message.to_string(),
+            "error invalid_client; check the client secret"
+        );
+        let only_hint = ServerMessage::new("error", None, None).with_hint("use /identity");
+        assert!(!only_hint.is_empty());
+        assert_eq!(only_hint.to_string(), "use /identity");
     }
 
     #[test]

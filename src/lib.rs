@@ -13,6 +13,7 @@ pub mod error;
 pub mod middleware;
 pub mod ntlm;
 
+mod env;
 mod exchange;
 mod jwt;
 mod origin;
@@ -22,6 +23,7 @@ pub use backend::automation_anywhere::AutomationAnywhereLogin;
 pub use backend::pyramid::{PyramidPasswordLogin, PyramidWindowsLogin};
 pub use backend::uipath::UiPathBearerLogin;
 pub use backend::uipath_ntlm::UiPathNtlmLogin;
+pub use backend::uipath_oauth::UiPathClientCredentialsLogin;
 pub use client::{AuthClient, AuthClientBuilder, RequestBuilder};
 pub use credential::{AuthenticatedTransport, Credential, Placement};
 pub use error::{Endpoint, Error, RejectReason, Result, ServerMessage};

@@ -31,13 +31,31 @@ fn binary() -> PathBuf {
     path
 }
 
+/// Variables the CLI reads; removed so the developer's own environment cannot change a test.
+const READ_FROM_ENV: &[&str] = &[
+    "RPA_AUTH_PASSWORD",
+    "RPA_AUTH_API_KEY",
+    "RPA_AUTH_MFA_CODE",
+    "RPA_AUTH_CLIENT_SECRET",
+    "UIPATH_URL",
+    "UIPATH_USERNAME",
+    "UIPATH_PASSWORD",
+    "UIPATH_CLIENT_ID",
+    "UIPATH_CLIENT_SECRET",
+    "UIPATH_SCOPE",
+    "UIPATH_AUTH_SCOPES",
+    "UIPATH_TOKEN_URL",
+    "UIPATH_TENANT",
+    "UIPATH_FOLDER_PATH",
+    "UIPATH_FOLDER_ID",
+];
+
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(binary());
-    command
-        .args(args)
-        .env_remove("RPA_AUTH_PASSWORD")
-        .env_remove("RPA_AUTH_API_KEY")
-        .env_remove("RPA_AUTH_MFA_CODE");
+    command.args(args);
+    for key in READ_FROM_ENV {
+        command.env_remove(key);
+    }
     for (key, value) in env {
         command.env(key, value);
     }
@@ -446,4 +464,105 @@ async fn pyramid_call_adds_auth_to_the_given_body() {
         body["data"]["received"],
         serde_json::json!({"data": {"id": 5}})
     );
+}
+
+const CLIENT_SECRET: &str = "cli-Cl1ent-secret";
+
+async fn identity_server() -> UiPathEmulator {
+    UiPathEmulator::builder()
+        .client("cli-app", CLIENT_SECRET, &["OR.Jobs", "OR.Folders.Read"])
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn uipath_oauth_logs_in_with_client_credentials() {
+    let emulator = identity_server().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "uipath-oauth",
+            "--url",
+            &url,
+            "--client-id",
+            "cli-app",
+            "--scope",
+            "OR.Jobs OR.Folders.Read",
+            "--folder-id",
+            "1",
+            "call",
+            "GET",
+            "odata/Jobs",
+        ],
+        &[("RPA_AUTH_CLIENT_SECRET", CLIENT_SECRET)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(emulator.tokens_issued(), 1);
+    assert_eq!(emulator.calls(), 1);
+}
+
+#[tokio::test]
+async fn uipath_backends_fall_back_to_uipath_variables() {
+    let emulator = identity_server().await;
+    let url = emulator.url().to_string();
+    let output = run(
+        &["--backend", "uipath-oauth", "token"],
+        &[
+            ("UIPATH_URL", &url),
+            ("UIPATH_CLIENT_ID", "cli-app"),
+            ("UIPATH_CLIENT_SECRET", CLIENT_SECRET),
+            ("UIPATH_AUTH_SCOPES", "OR.Jobs"),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(emulator.tokens_issued(), 1);
+
+    let orchestrator = orchestrator().await;
+    let url = orchestrator.url().to_string();
+    let output = run(
+        &["--backend", "uipath", "token"],
+        &[
+            ("UIPATH_URL", &url),
+            ("UIPATH_USERNAME", "admin"),
+            ("UIPATH_PASSWORD", PASSWORD),
+            ("UIPATH_TENANT", "Default"),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(orchestrator.logins(), 1);
+}
+
+#[tokio::test]
+async fn uipath_oauth_usage_and_login_errors() {
+    let emulator = identity_server().await;
+    let url = emulator.url().to_string();
+    let args = [
+        "--backend",
+        "uipath-oauth",
+        "--url",
+        &url,
+        "--client-id",
+        "cli-app",
+        "token",
+    ];
+    let output = run(&args, &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("RPA_AUTH_CLIENT_SECRET is not set"));
+
+    let output = run(&args, &[("RPA_AUTH_CLIENT_SECRET", "wrong-secret")]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: uipath-oauth: invalid client: login rejected by POST /identity/connect/token"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("wrong-secret"));
 }

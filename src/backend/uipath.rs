@@ -19,6 +19,7 @@ use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
 use crate::credential::{Credential, Placement};
+use crate::env::{self, Env};
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
 use crate::{jwt, origin};
@@ -46,6 +47,19 @@ pub const HEADER_FOLDER_KEY: &str = "x-uipath-folderkey";
 /// Tenant logical name.
 pub const HEADER_TENANT_NAME: &str = "x-uipath-tenantname";
 
+/// Environment variable: the Orchestrator URL (on Automation Cloud `https://cloud.uipath.com/{org}/{tenant}/`).
+pub const ENV_URL: &str = "UIPATH_URL";
+/// Environment variable: the tenant (`tenancyName` for the bearer login, `X-UIPATH-TenantName` for OAuth).
+pub const ENV_TENANT: &str = "UIPATH_TENANT";
+/// Environment variable: the folder path, sent as `X-UIPATH-FolderPath`.
+pub const ENV_FOLDER_PATH: &str = "UIPATH_FOLDER_PATH";
+/// Environment variable: the folder id, sent as `X-UIPATH-OrganizationUnitId`.
+pub const ENV_FOLDER_ID: &str = "UIPATH_FOLDER_ID";
+/// Environment variable: the user name for the bearer login.
+pub const ENV_USERNAME: &str = "UIPATH_USERNAME";
+/// Environment variable: the password for the bearer login.
+pub const ENV_PASSWORD: &str = "UIPATH_PASSWORD";
+
 /// Logs into UiPath Orchestrator with a user name and password at `POST /api/Account/Authenticate`.
 ///
 /// For local Orchestrator users (directory users log in with Windows authentication instead). UiPath
@@ -70,7 +84,7 @@ pub struct UiPathBearerLogin {
     username: String,
     password: SecretString,
     token_lifetime: Duration,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: ContextHeaders,
 }
 
 impl UiPathBearerLogin {
@@ -96,8 +110,47 @@ impl UiPathBearerLogin {
             username,
             password,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
-            headers: Vec::new(),
+            headers: ContextHeaders::default(),
         })
+    }
+
+    /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_USERNAME` and
+    /// `UIPATH_PASSWORD` (required), `UIPATH_TENANT` (sent as `tenancyName`), `UIPATH_FOLDER_PATH`,
+    /// `UIPATH_FOLDER_ID`. Blank optional variables count as unset.
+    ///
+    /// ```no_run
+    /// # fn run() -> rpa_auth::Result<()> {
+    /// let client = rpa_auth::AuthClient::new(rpa_auth::UiPathBearerLogin::from_env()?)?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting the password).
+    pub fn from_env() -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &env::process))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
+    /// test fixture) instead of the process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &|name: &str| {
+            lookup(name).map(std::ffi::OsString::from)
+        }))
+    }
+
+    fn read_env(env: &Env<'_>) -> Result<Self> {
+        let url = env.required(ENV_URL)?;
+        let username = env.required(ENV_USERNAME)?;
+        let password = env.secret(ENV_PASSWORD)?;
+        let mut login = Self::new(&url, username, password).map_err(|e| env.blame(ENV_URL, e))?;
+        if let Some(tenant) = env.optional(ENV_TENANT)? {
+            login = login.tenant(tenant);
+        }
+        login.headers.read_env(env, false)?;
+        Ok(login)
     }
 
     /// The tenant to log into, sent as `tenancyName` (`Host` for host administrators). Multi-tenant
@@ -111,33 +164,21 @@ impl UiPathBearerLogin {
     ///
     /// # Errors
     /// [`Error::Config`] when the name is not a valid header value.
-    pub fn tenant_header(self, tenant_name: &str) -> Result<Self> {
-        self.with_header(HEADER_TENANT_NAME, tenant_name)
+    pub fn tenant_header(mut self, tenant_name: &str) -> Result<Self> {
+        self.headers.tenant_name(BACKEND, tenant_name)?;
+        Ok(self)
     }
 
     /// Sends `X-UIPATH-OrganizationUnitId: <id>` on every call, for folder-scoped APIs.
     pub fn folder_id(mut self, folder_id: i64) -> Self {
-        self.headers.push((
-            HeaderName::from_static(HEADER_FOLDER_ID),
-            HeaderValue::from(folder_id),
-        ));
+        self.headers.folder_id(folder_id);
         self
     }
 
     /// Sends the folder path on every call: `X-UIPATH-FolderPath`, or `X-UIPATH-FolderPath-Encoded`
     /// (base64 of UTF-16LE) when the path is not plain ASCII.
     pub fn folder_path(mut self, path: &str) -> Self {
-        let plain = path.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-        let header = match HeaderValue::from_str(path) {
-            Ok(value) if plain => (HeaderName::from_static(HEADER_FOLDER_PATH), value),
-            _ => {
-                let utf16: Vec<u8> = path.encode_utf16().flat_map(u16::to_le_bytes).collect();
-                let encoded = HeaderValue::from_str(&STANDARD.encode(utf16))
-                    .unwrap_or(HeaderValue::from_static(""));
-                (HeaderName::from_static(HEADER_FOLDER_PATH_ENCODED), encoded)
-            }
-        };
-        self.headers.push(header);
+        self.headers.folder_path(path);
         self
     }
 
@@ -145,8 +186,9 @@ impl UiPathBearerLogin {
     ///
     /// # Errors
     /// [`Error::Config`] when the key is not a valid header value.
-    pub fn folder_key(self, key: &str) -> Result<Self> {
-        self.with_header(HEADER_FOLDER_KEY, key)
+    pub fn folder_key(mut self, key: &str) -> Result<Self> {
+        self.headers.folder_key(BACKEND, key)?;
+        Ok(self)
     }
 
     /// How long a token lives when it is not a JWT carrying `exp`. Defaults to [`DEFAULT_TOKEN_LIFETIME`];
@@ -154,17 +196,6 @@ impl UiPathBearerLogin {
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
         self
-    }
-
-    fn with_header(mut self, name: &'static str, value: &str) -> Result<Self> {
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            Error::config(
-                BACKEND,
-                format!("`{value}` is not a valid value for {name}"),
-            )
-        })?;
-        self.headers.push((HeaderName::from_static(name), value));
-        Ok(self)
     }
 
     /// Logs in once and returns the credential.
@@ -198,11 +229,83 @@ impl UiPathBearerLogin {
         let reply = exchange::send(BACKEND, http, request).await?;
         let token = read_token(&reply)?;
         let lifetime = jwt::lifetime(token.expose_secret()).unwrap_or(self.token_lifetime);
-        let mut credential = Credential::new(token, Placement::Bearer).expires_in(lifetime);
-        for (name, value) in &self.headers {
-            credential = credential.with_header(name.clone(), value.clone());
+        let credential = Credential::new(token, Placement::Bearer).expires_in(lifetime);
+        Ok(self.headers.apply(credential))
+    }
+}
+
+/// The tenant and folder headers (§1.3) a UiPath login attaches to its credential, shared by every UiPath
+/// backend so they all spell and encode them the same way.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ContextHeaders(Vec<(HeaderName, HeaderValue)>);
+
+impl ContextHeaders {
+    /// `X-UIPATH-TenantName`.
+    pub(crate) fn tenant_name(&mut self, backend: &'static str, name: &str) -> Result<()> {
+        self.text(backend, HEADER_TENANT_NAME, name)
+    }
+
+    /// `X-UIPATH-OrganizationUnitId`.
+    pub(crate) fn folder_id(&mut self, folder_id: i64) {
+        self.0.push((
+            HeaderName::from_static(HEADER_FOLDER_ID),
+            HeaderValue::from(folder_id),
+        ));
+    }
+
+    /// `X-UIPATH-FolderPath`, or `X-UIPATH-FolderPath-Encoded` (base64 of UTF-16LE) when the path is not
+    /// plain ASCII.
+    pub(crate) fn folder_path(&mut self, path: &str) {
+        let plain = path.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        let header = match HeaderValue::from_str(path) {
+            Ok(value) if plain => (HeaderName::from_static(HEADER_FOLDER_PATH), value),
+            _ => {
+                let utf16: Vec<u8> = path.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                let encoded = HeaderValue::from_str(&STANDARD.encode(utf16))
+                    .unwrap_or(HeaderValue::from_static(""));
+                (HeaderName::from_static(HEADER_FOLDER_PATH_ENCODED), encoded)
+            }
+        };
+        self.0.push(header);
+    }
+
+    /// `X-UIPATH-FolderKey`.
+    pub(crate) fn folder_key(&mut self, backend: &'static str, key: &str) -> Result<()> {
+        self.text(backend, HEADER_FOLDER_KEY, key)
+    }
+
+    fn text(&mut self, backend: &'static str, name: &'static str, value: &str) -> Result<()> {
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::config(
+                backend,
+                format!("`{value}` is not a valid value for {name}"),
+            )
+        })?;
+        self.0.push((HeaderName::from_static(name), value));
+        Ok(())
+    }
+
+    /// Reads `UIPATH_TENANT` (as `X-UIPATH-TenantName` when `tenant_as_header`), `UIPATH_FOLDER_PATH` and
+    /// `UIPATH_FOLDER_ID`.
+    pub(crate) fn read_env(&mut self, env: &Env<'_>, tenant_as_header: bool) -> Result<()> {
+        if tenant_as_header && let Some(tenant) = env.optional(ENV_TENANT)? {
+            self.tenant_name(env.backend(), &tenant)
+                .map_err(|_| env.malformed(ENV_TENANT, "is not a valid header value"))?;
         }
-        Ok(credential)
+        if let Some(path) = env.optional(ENV_FOLDER_PATH)? {
+            self.folder_path(&path);
+        }
+        if let Some(id) = env.parsed::<i64>(ENV_FOLDER_ID, "is not a whole number (a folder id)")? {
+            self.folder_id(id);
+        }
+        Ok(())
+    }
+
+    /// Adds the headers to `credential`.
+    pub(crate) fn apply(&self, credential: Credential) -> Credential {
+        self.0.iter().fold(credential, |credential, (name, value)| {
+            credential.with_header(name.clone(), value.clone())
+        })
     }
 }
 
@@ -412,7 +515,7 @@ mod tests {
         let login = UiPathBearerLogin::new("https://o.example.com", "a", SecretString::from("p"))
             .unwrap()
             .folder_path("Finance/Zürich");
-        let (name, value) = &login.headers[0];
+        let (name, value) = &login.headers.0[0];
         assert_eq!(name.as_str(), HEADER_FOLDER_PATH_ENCODED);
         let bytes = STANDARD.decode(value.as_bytes()).unwrap();
         let units: Vec<u16> = bytes

@@ -1,8 +1,13 @@
-//! A local UiPath Orchestrator: `POST /api/Account/Authenticate` (§1.1), bearer-protected `/odata/*`
-//! with folder headers (§1.3) and the 401/403 bodies of §1.6.
+//! A local UiPath Orchestrator: `POST /api/Account/Authenticate` (§1.1), Identity Server's OAuth2
+//! client-credentials token endpoint (§1.4), bearer-protected `/odata/*` with folder headers (§1.3) and
+//! the 401/403 bodies of §1.6.
 //!
 //! Switches cover what differs between server versions: the success envelope's casing, the error-body
-//! generation, the token format, whether `tenancyName` is required, and the lockout policy.
+//! generation, the token format, whether `tenancyName` is required, the lockout policy, and which form
+//! of the token path (`/identity/…` or `/identity_/…`) is served and what the other one answers.
+//!
+//! API routes are also served under an Automation Suite style prefix `/{org}/{tenant}/orchestrator_/`,
+//! and in the [`IdentityProfile::Cloud`] profile the token endpoint also under `/{org}/`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,6 +62,27 @@ pub enum TokenFormat {
     Jwt,
 }
 
+/// Which token path the emulated Identity Server serves (vendor-apis.md §1.4).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityProfile {
+    /// A standalone (on-premises) Orchestrator: `POST /identity/connect/token`.
+    OnPremises,
+    /// Automation Cloud and Automation Suite: `POST /identity_/connect/token`, also under `/{org}/`.
+    Cloud,
+}
+
+/// What the token path of the other profile answers.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrongTokenPath {
+    /// `405` with the `UnsupportedApiVersion` body a 2023.10 on-premises server sends for
+    /// `/identity_/connect/token`.
+    MethodNotAllowed,
+    /// A plain `404`.
+    NotFound,
+}
+
 #[derive(Clone, Debug)]
 struct Settings {
     token_lifetime: Duration,
@@ -66,6 +92,28 @@ struct Settings {
     error_body: ErrorBody,
     token_format: TokenFormat,
     require_tenancy_name: bool,
+    identity: IdentityProfile,
+    wrong_token_path: WrongTokenPath,
+    oauth_token_lifetime: Duration,
+    send_expires_in: bool,
+}
+
+/// An External Application registered for client credentials.
+struct OAuthClient {
+    tenant: String,
+    id: String,
+    secret: String,
+    scopes: Vec<String>,
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("tenant", &self.tenant)
+            .field("id", &self.id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 struct User {
@@ -88,6 +136,10 @@ struct Counters {
     failed_logins: AtomicU64,
     calls: AtomicU64,
     rejected_calls: AtomicU64,
+    token_requests: AtomicU64,
+    tokens_issued: AtomicU64,
+    failed_token_requests: AtomicU64,
+    token_path_misses: AtomicU64,
 }
 
 struct Orchestrator {
@@ -95,6 +147,7 @@ struct Orchestrator {
     windows: Option<WindowsGate>,
     users: Mutex<Vec<User>>,
     sessions: Mutex<HashMap<String, Session>>,
+    clients: Vec<OAuthClient>,
     counters: Counters,
 }
 
@@ -106,6 +159,7 @@ pub struct UiPathEmulatorBuilder {
     users: Vec<(String, String, String)>,
     windows_users: Vec<(String, String, String)>,
     windows_mode: Option<WindowsAuthMode>,
+    clients: Vec<OAuthClient>,
 }
 
 impl UiPathEmulatorBuilder {
@@ -129,6 +183,42 @@ impl UiPathEmulatorBuilder {
     /// [`WindowsAuthMode::PersistConnection`], IIS's default.
     pub fn windows_auth_mode(mut self, mode: WindowsAuthMode) -> Self {
         self.windows_mode = Some(mode);
+        self
+    }
+
+    /// Registers an External Application of tenant `Default` for client credentials, with the scopes it
+    /// may ask for. No applications by default.
+    pub fn client(mut self, client_id: &str, secret: &str, scopes: &[&str]) -> Self {
+        self.clients.push(OAuthClient {
+            tenant: "Default".into(),
+            id: client_id.into(),
+            secret: secret.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Which token path is served. Defaults to [`IdentityProfile::OnPremises`].
+    pub fn identity(mut self, profile: IdentityProfile) -> Self {
+        self.settings.identity = profile;
+        self
+    }
+
+    /// What the other profile's token path answers. Defaults to [`WrongTokenPath::MethodNotAllowed`].
+    pub fn wrong_token_path(mut self, answer: WrongTokenPath) -> Self {
+        self.settings.wrong_token_path = answer;
+        self
+    }
+
+    /// Lifetime of tokens issued to client credentials. Defaults to 1 hour.
+    pub fn oauth_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.settings.oauth_token_lifetime = lifetime;
+        self
+    }
+
+    /// Whether token answers carry `expires_in`. Defaults to `true`.
+    pub fn expires_in(mut self, send: bool) -> Self {
+        self.settings.send_expires_in = send;
         self
     }
 
@@ -198,6 +288,7 @@ impl UiPathEmulatorBuilder {
             windows,
             users: Mutex::new(users),
             sessions: Mutex::new(HashMap::new()),
+            clients: self.clients,
             counters: Counters::default(),
         });
         let server = Server::start(orchestrator.clone()).await?;
@@ -226,10 +317,15 @@ impl UiPathEmulator {
                 error_body: ErrorBody::Legacy,
                 token_format: TokenFormat::Opaque,
                 require_tenancy_name: false,
+                identity: IdentityProfile::OnPremises,
+                wrong_token_path: WrongTokenPath::MethodNotAllowed,
+                oauth_token_lifetime: Duration::from_secs(60 * 60),
+                send_expires_in: true,
             },
             users: Vec::new(),
             windows_users: Vec::new(),
             windows_mode: None,
+            clients: Vec::new(),
         }
     }
 
@@ -283,6 +379,38 @@ impl UiPathEmulator {
         self.orchestrator
             .counters
             .rejected_calls
+            .load(Ordering::Relaxed)
+    }
+
+    /// Requests to either form of the token path, whatever the answer.
+    pub fn token_requests(&self) -> u64 {
+        self.orchestrator
+            .counters
+            .token_requests
+            .load(Ordering::Relaxed)
+    }
+
+    /// Tokens issued to client credentials.
+    pub fn tokens_issued(&self) -> u64 {
+        self.orchestrator
+            .counters
+            .tokens_issued
+            .load(Ordering::Relaxed)
+    }
+
+    /// Token requests refused with an OAuth error (`invalid_client`, `invalid_scope`, …).
+    pub fn failed_token_requests(&self) -> u64 {
+        self.orchestrator
+            .counters
+            .failed_token_requests
+            .load(Ordering::Relaxed)
+    }
+
+    /// Token requests sent to the token path of the other profile (answered 405 or 404).
+    pub fn token_path_misses(&self) -> u64 {
+        self.orchestrator
+            .counters
+            .token_path_misses
             .load(Ordering::Relaxed)
     }
 
@@ -346,13 +474,42 @@ const FOLDER_HEADERS: &[&str] = &[
 
 impl Handler for Orchestrator {
     fn handle(&self, request: &EmuRequest) -> Option<EmuResponse> {
-        match (&request.method, request.path.as_str()) {
+        if let Some(profile) = token_path(&request.path) {
+            return Some(self.token(request, profile));
+        }
+        let path = api_path(&request.path);
+        match (&request.method, path) {
             (&Method::POST, "/api/account/authenticate") => Some(self.authenticate(request)),
             (_, path) if path.starts_with("/odata/") || path.starts_with("/api/") => {
-                Some(self.api_call(request))
+                Some(self.api_call(request, path))
             }
             _ => None,
         }
+    }
+}
+
+/// The profile whose token path `path` (lower-cased) is: `/identity/connect/token` (on-premises),
+/// `/identity_/connect/token` or `/{org}/identity_/connect/token` (cloud).
+fn token_path(path: &str) -> Option<IdentityProfile> {
+    if path == "/identity/connect/token" {
+        return Some(IdentityProfile::OnPremises);
+    }
+    let rest = path.strip_suffix("/identity_/connect/token")?;
+    let org_prefix = rest.len() > 1 && rest.starts_with('/') && !rest[1..].contains('/');
+    (rest.is_empty() || org_prefix).then_some(IdentityProfile::Cloud)
+}
+
+/// The path with an Automation Suite style `/{org}/{tenant}/orchestrator_` prefix removed.
+fn api_path(path: &str) -> &str {
+    let mut parts = path.splitn(5, '/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(""), Some(org), Some(tenant), Some("orchestrator_"))
+            if !org.is_empty() && !tenant.is_empty() =>
+        {
+            let prefix = 1 + org.len() + 1 + tenant.len() + "/orchestrator_".len();
+            &path[prefix..]
+        }
+        _ => path,
     }
 }
 
@@ -414,7 +571,7 @@ impl Orchestrator {
         };
         drop(users);
 
-        let token = self.issue_token(&session);
+        let token = self.issue_token(&session, self.settings.token_lifetime);
         lock(&self.sessions).insert(token.clone(), session);
         self.counters.logins.fetch_add(1, Ordering::Relaxed);
         let envelope = match self.settings.envelope {
@@ -430,7 +587,7 @@ impl Orchestrator {
         json_response(StatusCode::OK, &envelope)
     }
 
-    fn issue_token(&self, session: &Session) -> String {
+    fn issue_token(&self, session: &Session, lifetime: Duration) -> String {
         let random = URL_SAFE_NO_PAD.encode(super::random_token(48));
         match self.settings.token_format {
             TokenFormat::Opaque => random,
@@ -445,7 +602,7 @@ impl Orchestrator {
                     "sub": session.username,
                     "prt_id": session.tenant,
                     "iat": iat,
-                    "exp": iat + self.settings.token_lifetime.as_secs(),
+                    "exp": iat + lifetime.as_secs(),
                 });
                 let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
                 format!("{header}.{payload}.{random}")
@@ -488,7 +645,104 @@ impl Orchestrator {
         json_response(status, &body)
     }
 
-    fn api_call(&self, request: &EmuRequest) -> EmuResponse {
+    /// The Identity Server token endpoint (§1.4): client credentials only.
+    fn token(&self, request: &EmuRequest, profile: IdentityProfile) -> EmuResponse {
+        self.counters.token_requests.fetch_add(1, Ordering::Relaxed);
+        if profile != self.settings.identity {
+            self.counters
+                .token_path_misses
+                .fetch_add(1, Ordering::Relaxed);
+            return match self.settings.wrong_token_path {
+                WrongTokenPath::MethodNotAllowed => json_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &json!({ "error": {
+                        "code": "UnsupportedApiVersion",
+                        "message": format!(
+                            "The HTTP resource that matches the request URI '{}' does not support HTTP method '{}'.",
+                            request.path, request.method
+                        ),
+                        "innerError": null,
+                    }}),
+                ),
+                WrongTokenPath::NotFound => {
+                    super::text_response(StatusCode::NOT_FOUND, "Not Found")
+                }
+            };
+        }
+        if request.method != Method::POST {
+            return super::text_response(StatusCode::METHOD_NOT_ALLOWED, "");
+        }
+        let form_content = request.header("content-type").is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+        if !form_content {
+            return self.oauth_error("invalid_request");
+        }
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+            .into_owned()
+            .collect();
+        let (client_id, secret) = match basic_credentials(request) {
+            Some(pair) => pair,
+            None => (
+                form.get("client_id").cloned().unwrap_or_default(),
+                form.get("client_secret").cloned().unwrap_or_default(),
+            ),
+        };
+        let Some(client) = self
+            .clients
+            .iter()
+            .find(|c| c.id == client_id && c.secret == secret)
+        else {
+            return self.oauth_error("invalid_client");
+        };
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            return self.oauth_error("unsupported_grant_type");
+        }
+        let requested: Vec<&str> = form
+            .get("scope")
+            .map(|s| s.split_ascii_whitespace().collect())
+            .unwrap_or_default();
+        let granted: Vec<String> = if requested.is_empty() {
+            client.scopes.clone()
+        } else if requested
+            .iter()
+            .all(|r| client.scopes.iter().any(|s| s == r))
+        {
+            requested.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            // Unregistered scopes, and `offline_access` (no refresh tokens for client credentials).
+            return self.oauth_error("invalid_scope");
+        };
+
+        let lifetime = self.settings.oauth_token_lifetime;
+        let session = Session {
+            tenant: client.tenant.clone(),
+            username: client.id.clone(),
+            expires_at: Instant::now() + lifetime,
+        };
+        let token = self.issue_token(&session, lifetime);
+        lock(&self.sessions).insert(token.clone(), session);
+        self.counters.tokens_issued.fetch_add(1, Ordering::Relaxed);
+        let mut body = json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "scope": granted.join(" "),
+        });
+        if self.settings.send_expires_in {
+            body["expires_in"] = json!(lifetime.as_secs());
+        }
+        json_response(StatusCode::OK, &body)
+    }
+
+    fn oauth_error(&self, error: &str) -> EmuResponse {
+        self.counters
+            .failed_token_requests
+            .fetch_add(1, Ordering::Relaxed);
+        json_response(StatusCode::BAD_REQUEST, &json!({ "error": error }))
+    }
+
+    fn api_call(&self, request: &EmuRequest, path: &str) -> EmuResponse {
         let token = request.header("authorization").and_then(|value| {
             value
                 .strip_prefix("Bearer ")
@@ -497,7 +751,7 @@ impl Orchestrator {
         if let (None, Some(gate)) = (token, &self.windows) {
             return match gate.check(request) {
                 GateOutcome::Pass { user, final_header } => {
-                    with_final_header(self.serve(request, "Default", &user), final_header)
+                    with_final_header(self.serve(request, path, "Default", &user), final_header)
                 }
                 GateOutcome::Answer(answer) => answer,
             };
@@ -513,13 +767,12 @@ impl Orchestrator {
             self.counters.rejected_calls.fetch_add(1, Ordering::Relaxed);
             return self.error(StatusCode::UNAUTHORIZED, 0, "You are not authenticated!");
         };
-        self.serve(request, &tenant, &username)
+        self.serve(request, path, &tenant, &username)
     }
 
-    /// Answers an authenticated API call.
-    fn serve(&self, request: &EmuRequest, tenant: &str, username: &str) -> EmuResponse {
-        let entity = request
-            .path
+    /// Answers an authenticated API call to `path` (the request's path without an Automation Suite prefix).
+    fn serve(&self, request: &EmuRequest, path: &str, tenant: &str, username: &str) -> EmuResponse {
+        let entity = path
             .trim_start_matches("/odata/")
             .split(['/', '(', '?'])
             .next()
@@ -527,7 +780,7 @@ impl Orchestrator {
         let has_folder = FOLDER_HEADERS
             .iter()
             .any(|h| request.headers.contains_key(*h));
-        if request.path.starts_with("/odata/") && FOLDER_SCOPED.contains(&entity) && !has_folder {
+        if path.starts_with("/odata/") && FOLDER_SCOPED.contains(&entity) && !has_folder {
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
             return json_response(
                 StatusCode::BAD_REQUEST,
@@ -540,11 +793,11 @@ impl Orchestrator {
         }
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let body = match entity {
-            "users" if request.path.ends_with("getcurrentuser") => json!({
+            "users" if path.ends_with("getcurrentuser") => json!({
                 "@odata.context": "/odata/$metadata#Users/$entity",
                 "UserName": username, "TenancyName": tenant, "Name": username, "Id": 1,
             }),
-            "settings" if request.path.ends_with("getauthenticationsettings") => json!({
+            "settings" if path.ends_with("getauthenticationsettings") => json!({
                 "Keys": ["Build.Version", "Auth.Windows.Enabled"],
                 "Values": ["19.10.emulator", "false"],
             }),
@@ -556,6 +809,27 @@ impl Orchestrator {
         };
         json_response(StatusCode::OK, &body)
     }
+}
+
+/// Client id and secret from `Authorization: Basic`, each form-urlencoded as RFC 6749 §2.3.1 says.
+fn basic_credentials(request: &EmuRequest) -> Option<(String, String)> {
+    let value = request.header("authorization")?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |text: &str| {
+        url::form_urlencoded::parse(format!("x={text}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((unescape(id), unescape(secret)))
 }
 
 fn trace_id() -> String {

@@ -1,0 +1,902 @@
+//! UiPath OAuth2 client credentials (External Applications) at Identity Server's token endpoint
+//! (vendor-apis.md §1.4).
+//!
+//! The request is a form: `grant_type=client_credentials`, `client_id`, `client_secret` and the
+//! space-separated `scope`. The answer is `{"access_token", "expires_in", "token_type": "Bearer", "scope"}`;
+//! the token goes in `Authorization: Bearer` with the same folder and tenant headers as the bearer login.
+//! Errors are OAuth's `{"error": "invalid_client" | "invalid_scope" | "unsupported_grant_type"}` with 400.
+//!
+//! Where the token endpoint is depends on the deployment, and the two forms differ by one underscore:
+//!
+//! | deployment | token endpoint |
+//! |---|---|
+//! | Automation Cloud | `https://cloud.uipath.com/{org}/identity_/connect/token` |
+//! | Automation Suite | `https://{host}/identity_/connect/token` |
+//! | standalone (on-premises) Orchestrator 2020.4+ | `https://{host}/identity/connect/token` |
+//!
+//! A `*.uipath.com` URL decides it. Any other host may be either of the last two, so the login tries one
+//! form (`identity_` first when the URL has the Automation Suite `/{org}/{tenant}/orchestrator_/`
+//! shape) and, when it answers 404, 405 (2023.10 answers a POST to the wrong one with 405
+//! `UnsupportedApiVersion`) or an HTML page, the other; it remembers which one answered.
+//! [`token_url`] overrides all of this.
+//!
+//! [`token_url`]: UiPathClientCredentialsLogin::token_url
+
+use std::ffi::OsString;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use url::{Host, Url};
+
+use super::uipath::{ContextHeaders, ENV_URL};
+use crate::authenticator::{Authenticator, BoxFuture};
+use crate::credential::{Credential, Placement};
+use crate::env::{self, Env};
+use crate::error::{Error, RejectReason, Result, ServerMessage};
+use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::origin;
+
+const BACKEND: &str = "uipath-oauth";
+
+/// How long a token lives when the answer has no `expires_in`: 1 hour, what UiPath documents for
+/// access tokens.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// The token path of a standalone (on-premises) Orchestrator's Identity Server, from the host root.
+pub const ON_PREMISES_TOKEN_PATH: &str = "/identity/connect/token";
+
+/// The token path on Automation Cloud (after `/{org}`) and Automation Suite (from the host root).
+pub const CLOUD_TOKEN_PATH: &str = "/identity_/connect/token";
+
+/// Environment variable: the External Application's id.
+pub const ENV_CLIENT_ID: &str = "UIPATH_CLIENT_ID";
+/// Environment variable: the External Application's secret.
+pub const ENV_CLIENT_SECRET: &str = "UIPATH_CLIENT_SECRET";
+/// Environment variable: the scopes, space-separated (e.g. `OR.Jobs OR.Folders.Read`).
+pub const ENV_SCOPE: &str = "UIPATH_SCOPE";
+/// Environment variable: the scopes, as `uipathcli` names it; read when [`ENV_SCOPE`] is unset.
+pub const ENV_AUTH_SCOPES: &str = "UIPATH_AUTH_SCOPES";
+/// Environment variable: the token endpoint, overriding the one derived from `UIPATH_URL`.
+pub const ENV_TOKEN_URL: &str = "UIPATH_TOKEN_URL";
+
+/// The scope OAuth uses to ask for a refresh token; client credentials never get one.
+const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Logs into UiPath Orchestrator as an External Application with OAuth2 client credentials.
+///
+/// The recommended way in on Automation Cloud, Automation Suite and Orchestrator 2020.4+. Register a
+/// confidential application with application scopes (Admin → External Applications) and pass its id,
+/// secret and the scopes it should use.
+///
+/// ```no_run
+/// # async fn run() -> rpa_auth::Result<()> {
+/// use rpa_auth::{AuthClient, SecretString, UiPathClientCredentialsLogin};
+///
+/// let login = UiPathClientCredentialsLogin::new(
+///     "https://cloud.uipath.com/acme/DefaultTenant/orchestrator_/",
+///     "8b2e…",
+///     SecretString::from("…"),
+/// )?
+/// .scope("OR.Jobs OR.Folders.Read")?
+/// .folder_path("Shared");
+/// let client = AuthClient::new(login)?;
+/// let jobs = client.get("odata/Jobs").send().await?;
+/// # let _ = jobs; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct UiPathClientCredentialsLogin {
+    base: Url,
+    client_id: String,
+    client_secret: SecretString,
+    scopes: Vec<String>,
+    endpoint: TokenEndpoint,
+    headers: ContextHeaders,
+}
+
+/// Where tokens are asked for.
+#[derive(Clone, Debug)]
+enum TokenEndpoint {
+    /// Decided by the URL (Automation Cloud) or set by the user.
+    Fixed(Url),
+    /// Not decided by the URL: try the candidates in order; `found` is 0 until one of them answered as a
+    /// token endpoint, then its index plus one. Shared by clones, so the probe happens once.
+    Probe {
+        candidates: [Url; 2],
+        found: Arc<AtomicUsize>,
+    },
+}
+
+impl UiPathClientCredentialsLogin {
+    /// A login to the Orchestrator at `base_url` as the External Application `client_id`.
+    ///
+    /// `base_url` is the API base: `https://cloud.uipath.com/{org}/{tenant}/orchestrator_/` on Automation
+    /// Cloud (a cloud URL ending at `/{org}/{tenant}/` gets `orchestrator_/` added), the same shape on
+    /// Automation Suite, or the server root on-premises. The token endpoint is derived from it (see the
+    /// [module docs](self)); override it with [`token_url`](Self::token_url).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL, or an empty client id or secret.
+    pub fn new(
+        base_url: &str,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> Result<Self> {
+        let client_id = client_id.into().trim().to_owned();
+        if client_id.is_empty() {
+            return Err(Error::config(BACKEND, "the client id is empty"));
+        }
+        if client_id.chars().any(char::is_control) {
+            return Err(Error::config(
+                BACKEND,
+                "the client id contains control characters",
+            ));
+        }
+        if client_secret.expose_secret().is_empty() {
+            return Err(Error::config(BACKEND, "the client secret is empty"));
+        }
+        let mut base = origin::parse_base_url(BACKEND, base_url)?;
+        let endpoint = if is_cloud(&base) {
+            complete_cloud_base(&mut base);
+            TokenEndpoint::Fixed(cloud_token_url(&base))
+        } else {
+            let root = |path: &str| {
+                base.join(path).map_err(|e| {
+                    Error::config(BACKEND, format!("cannot build the token URL ({e})"))
+                })
+            };
+            let (on_premises, suite) = (root(ON_PREMISES_TOKEN_PATH)?, root(CLOUD_TOKEN_PATH)?);
+            // An `orchestrator_` segment is the Automation Suite layout: try `identity_` first there.
+            let candidates = if base
+                .path_segments()
+                .into_iter()
+                .flatten()
+                .any(|s| s == "orchestrator_")
+            {
+                [suite, on_premises]
+            } else {
+                [on_premises, suite]
+            };
+            TokenEndpoint::Probe {
+                candidates,
+                found: Arc::default(),
+            }
+        };
+        Ok(Self {
+            base,
+            client_id,
+            client_secret,
+            scopes: Vec::new(),
+            endpoint,
+            headers: ContextHeaders::default(),
+        })
+    }
+
+    /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_CLIENT_ID` and
+    /// `UIPATH_CLIENT_SECRET` (required), `UIPATH_SCOPE` (or `UIPATH_AUTH_SCOPES`), `UIPATH_TOKEN_URL`,
+    /// `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`), `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank
+    /// optional variables count as unset.
+    ///
+    /// ```no_run
+    /// # fn run() -> rpa_auth::Result<()> {
+    /// let client = rpa_auth::AuthClient::new(rpa_auth::UiPathClientCredentialsLogin::from_env()?)?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting the secret).
+    pub fn from_env() -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &env::process))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
+    /// test fixture) instead of the process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &|name: &str| {
+            lookup(name).map(OsString::from)
+        }))
+    }
+
+    fn read_env(env: &Env<'_>) -> Result<Self> {
+        let url = env.required(ENV_URL)?;
+        let client_id = env.required(ENV_CLIENT_ID)?;
+        if client_id.chars().any(char::is_control) {
+            return Err(env.malformed(ENV_CLIENT_ID, "contains control characters"));
+        }
+        let client_secret = env.secret(ENV_CLIENT_SECRET)?;
+        let mut login =
+            Self::new(&url, client_id, client_secret).map_err(|e| env.blame(ENV_URL, e))?;
+        if let Some((name, scope)) = env.first_optional(&[ENV_SCOPE, ENV_AUTH_SCOPES])? {
+            login = login.scope(&scope).map_err(|e| env.blame(name, e))?;
+        }
+        if let Some(token_url) = env.optional(ENV_TOKEN_URL)? {
+            login = login
+                .token_url(&token_url)
+                .map_err(|e| env.blame(ENV_TOKEN_URL, e))?;
+        }
+        login.headers.read_env(env, true)?;
+        Ok(login)
+    }
+
+    /// The scopes to ask for, separated by spaces (commas are accepted too), e.g.
+    /// `OR.Jobs OR.Folders.Read`. Each must be registered for the application. Defaults to none: the
+    /// `scope` field is left out and Identity Server grants every scope registered for the application.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a character OAuth does not allow in a scope (quotes, backslashes, control
+    /// characters, non-ASCII).
+    pub fn scope(mut self, scopes: &str) -> Result<Self> {
+        let mut parsed = Vec::new();
+        for scope in scopes.split(|c: char| c.is_ascii_whitespace() || c == ',') {
+            if scope.is_empty() {
+                continue;
+            }
+            // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+            if let Some(bad) = scope
+                .chars()
+                .find(|&c| !matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+            {
+                return Err(Error::config(
+                    BACKEND,
+                    format!(
+                        "the scope `{}` contains {}, which OAuth does not allow in a scope; separate scopes with spaces",
+                        scope.escape_debug(),
+                        describe_char(bad)
+                    ),
+                ));
+            }
+            if !parsed.iter().any(|s| s == scope) {
+                parsed.push(scope.to_owned());
+            }
+        }
+        self.scopes = parsed;
+        Ok(self)
+    }
+
+    /// The token endpoint, used as given instead of the one derived from the server URL. Defaults to the
+    /// derived one (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL, or plain `http://` to a remote host that is not the API
+    /// server itself (which would send the client secret unencrypted).
+    pub fn token_url(mut self, url: &str) -> Result<Self> {
+        let url = Url::parse(url.trim()).map_err(|e| {
+            Error::config(BACKEND, format!("the token URL is not a valid URL ({e})"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(Error::config(
+                BACKEND,
+                "the token URL must be an https:// URL with a host",
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::config(
+                BACKEND,
+                "the token URL must not carry a user name or password",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(Error::config(
+                BACKEND,
+                "the token URL must not have a query string or fragment",
+            ));
+        }
+        // Same origin as the API: the client's own http:// rule (loopback or opt-in) covers it.
+        if url.scheme() == "http"
+            && !origin::is_loopback(&url)
+            && !origin::same_origin(&self.base, &url)
+        {
+            return Err(Error::config(
+                BACKEND,
+                "the token URL is plain http:// to a remote host, which would send the client secret unencrypted; use https://",
+            ));
+        }
+        self.endpoint = TokenEndpoint::Fixed(url);
+        Ok(self)
+    }
+
+    /// Sends `X-UIPATH-TenantName` on every call. Defaults to not sending it (the token already names
+    /// the tenant on Automation Cloud).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the name is not a valid header value.
+    pub fn tenant_header(mut self, tenant_name: &str) -> Result<Self> {
+        self.headers.tenant_name(BACKEND, tenant_name)?;
+        Ok(self)
+    }
+
+    /// Sends `X-UIPATH-OrganizationUnitId: <id>` on every call, for folder-scoped APIs.
+    pub fn folder_id(mut self, folder_id: i64) -> Self {
+        self.headers.folder_id(folder_id);
+        self
+    }
+
+    /// Sends the folder path on every call: `X-UIPATH-FolderPath`, or `X-UIPATH-FolderPath-Encoded`
+    /// (base64 of UTF-16LE) when the path is not plain ASCII.
+    pub fn folder_path(mut self, path: &str) -> Self {
+        self.headers.folder_path(path);
+        self
+    }
+
+    /// Sends `X-UIPATH-FolderKey: <guid>` on every call.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the key is not a valid header value.
+    pub fn folder_key(mut self, key: &str) -> Result<Self> {
+        self.headers.folder_key(BACKEND, key)?;
+        Ok(self)
+    }
+
+    /// The API base URL, as completed from the one given (Automation Cloud bases end in `orchestrator_/`).
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The scopes asked for.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The token endpoints the next login will try, in order: one when the URL decides it, it was set
+    /// explicitly, or an earlier login found it; otherwise the two candidates.
+    pub fn token_urls(&self) -> Vec<Url> {
+        match &self.endpoint {
+            TokenEndpoint::Fixed(url) => vec![url.clone()],
+            TokenEndpoint::Probe { candidates, found } => match found.load(Ordering::Acquire) {
+                n @ 1..=2 => vec![candidates[n - 1].clone()],
+                _ => candidates.to_vec(),
+            },
+        }
+    }
+
+    /// Asks for a token once and returns the credential.
+    ///
+    /// # Errors
+    /// [`Error::LoginRejected`] for an unknown client or wrong secret ([`RejectReason::InvalidClient`]),
+    /// scopes the application does not have ([`RejectReason::InvalidScope`]), or a server that does not
+    /// take client credentials there ([`RejectReason::Unsupported`], also for a wrong token endpoint);
+    /// [`Error::Status`] for 429/5xx; [`Error::InvalidResponse`] for an answer that is not the expected
+    /// JSON; [`Error::Transport`].
+    pub async fn login(&self, http: &reqwest::Client) -> Result<Credential> {
+        let reply = match &self.endpoint {
+            TokenEndpoint::Fixed(url) => self.post(http, url).await?,
+            TokenEndpoint::Probe { candidates, found } => {
+                match found.load(Ordering::Acquire) {
+                    n @ 1..=2 => {
+                        let reply = self.post(http, &candidates[n - 1]).await?;
+                        if is_wrong_endpoint(&reply) {
+                            // The server changed under us: probe again next time.
+                            found.store(0, Ordering::Release);
+                        }
+                        reply
+                    }
+                    _ => {
+                        let first = self.post(http, &candidates[0]).await?;
+                        if is_wrong_endpoint(&first) {
+                            let second = self.post(http, &candidates[1]).await?;
+                            if is_wrong_endpoint(&second) {
+                                return Err(neither_endpoint(&first, &second));
+                            }
+                            found.store(2, Ordering::Release);
+                            second
+                        } else {
+                            found.store(1, Ordering::Release);
+                            first
+                        }
+                    }
+                }
+            }
+        };
+        let (token, lifetime) = self.read_token(&reply)?;
+        let credential = Credential::new(token, Placement::Bearer).expires_in(lifetime);
+        Ok(self.headers.apply(credential))
+    }
+
+    async fn post(&self, http: &reqwest::Client, url: &Url) -> Result<Reply> {
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("client_secret", self.client_secret.expose_secret());
+            if !self.scopes.is_empty() {
+                form.append_pair("scope", &self.scopes.join(" "));
+            }
+            form.finish()
+        };
+        let request = http
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(body);
+        exchange::send(BACKEND, http, request).await
+    }
+
+    /// The token and its lifetime from a token answer, or the error the answer stands for.
+    fn read_token(&self, reply: &Reply) -> Result<(SecretString, Duration)> {
+        if !reply.status.is_success() {
+            return Err(self.error_for(reply));
+        }
+        let body: Value = reply.json()?;
+        let token = get_ci(&body, "access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(match server_message(&body) {
+                Some(server) => self.rejection(reply, server),
+                None => reply.invalid("no access_token in the token answer"),
+            });
+        };
+        if let Some(kind) = get_ci(&body, "token_type").and_then(Value::as_str)
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(reply.invalid(format!(
+                "token_type is `{}`, expected Bearer",
+                kind.chars().take(40).collect::<String>()
+            )));
+        }
+        let lifetime = get_ci(&body, "expires_in")
+            .and_then(seconds)
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        Ok((SecretString::from(token.to_owned()), lifetime))
+    }
+
+    /// Maps a non-2xx token answer to an error.
+    fn error_for(&self, reply: &Reply) -> Error {
+        let server = reply
+            .json::<Value>()
+            .ok()
+            .and_then(|body| server_message(&body));
+        match reply.status.as_u16() {
+            404 | 405 => reply.rejected(
+                RejectReason::Unsupported,
+                Some(
+                    server
+                        .unwrap_or_else(|| ServerMessage::new("error", None, None))
+                        .with_hint(wrong_endpoint_hint(reply.endpoint.path())),
+                ),
+            ),
+            429 | 500.. => reply.status_error(server),
+            _ => match server {
+                Some(server) if server.code().is_some() => self.rejection(reply, server),
+                _ if reply.is_html() => {
+                    reply.invalid("an HTML page where the JSON error was expected")
+                }
+                server => reply.status_error(server),
+            },
+        }
+    }
+
+    /// A refusal, classified by OAuth's error code, with what to do about it.
+    fn rejection(&self, reply: &Reply, server: ServerMessage) -> Error {
+        let code = server.code().unwrap_or_default().to_ascii_lowercase();
+        let (reason, hint) = match code.as_str() {
+            "invalid_client" => (
+                RejectReason::InvalidClient,
+                "the client id is unknown or the client secret is wrong; check both against the External Application (Admin > External Applications), which must be a confidential application".to_owned(),
+            ),
+            "invalid_scope" => (RejectReason::InvalidScope, self.scope_hint()),
+            "unsupported_grant_type" => (
+                RejectReason::Unsupported,
+                "this token endpoint does not accept client credentials; check that it is the Identity Server of Orchestrator 2020.4 or later (older servers only have the user-name login)".to_owned(),
+            ),
+            "unauthorized_client" => (
+                RejectReason::Unsupported,
+                "the application may not use client credentials; register it as a confidential External Application with application scopes".to_owned(),
+            ),
+            _ => (
+                RejectReason::Other,
+                "the token request was refused".to_owned(),
+            ),
+        };
+        reply.rejected(reason, Some(server.with_hint(hint)))
+    }
+
+    fn scope_hint(&self) -> String {
+        if self
+            .scopes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(OFFLINE_ACCESS))
+        {
+            return "offline_access asks for a refresh token, which client credentials never get; remove it from the scope".to_owned();
+        }
+        if self.scopes.is_empty() {
+            return "the application has no application scopes the server will grant; add some to the External Application, or ask for specific ones".to_owned();
+        }
+        format!(
+            "the application is not granted all of `{}`; ask only for application scopes registered for the External Application (e.g. OR.Jobs OR.Folders.Read)",
+            self.scopes.join(" ")
+        )
+    }
+}
+
+/// True for hosts of UiPath's own cloud: `cloud.uipath.com` and the other `*.uipath.com` environments,
+/// and Automation Cloud Public Sector (`*.uipath.us`).
+fn is_cloud(url: &Url) -> bool {
+    let Some(Host::Domain(host)) = url.host() else {
+        return false;
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    ["uipath.com", "uipath.us"].iter().any(|domain| {
+        host.strip_suffix(domain)
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+    })
+}
+
+/// The path segments of `url`, without empty ones.
+fn segments(url: &Url) -> Vec<String> {
+    url.path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Adds `orchestrator_/` to a cloud URL that stops at `/{org}/{tenant}/`, the form `UIPATH_URL` has in
+/// UiPath's own SDKs.
+fn complete_cloud_base(base: &mut Url) {
+    let segments = segments(base);
+    if segments.len() == 2 && segments.iter().all(|s| !s.ends_with('_')) {
+        let path = format!("{}orchestrator_/", base.path());
+        base.set_path(&path);
+    }
+}
+
+/// `https://{host}/{org}/identity_/connect/token`, or `/identity_/connect/token` from the root when the
+/// URL names no organization.
+fn cloud_token_url(base: &Url) -> Url {
+    // Segments come percent-encoded, and `set_path` keeps existing escapes.
+    let org = segments(base)
+        .into_iter()
+        .next()
+        .filter(|s| !s.ends_with('_'));
+    let mut url = base.clone();
+    match org {
+        Some(org) => url.set_path(&format!("/{org}{CLOUD_TOKEN_PATH}")),
+        None => url.set_path(CLOUD_TOKEN_PATH),
+    }
+    url
+}
+
+/// True when the reply says "no token endpoint here", so the other form is worth a try: 404, 405, or an
+/// HTML page that is not a server error (a portal's catch-all route; token endpoints answer JSON).
+fn is_wrong_endpoint(reply: &Reply) -> bool {
+    match reply.status {
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => true,
+        status => {
+            status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() && reply.is_html()
+        }
+    }
+}
+
+fn wrong_endpoint_hint(path: &str) -> String {
+    let path = path.to_ascii_lowercase();
+    if path.ends_with(CLOUD_TOKEN_PATH) {
+        format!(
+            "no token endpoint here; a standalone (on-premises) Orchestrator takes tokens at {ON_PREMISES_TOKEN_PATH}, without the underscore: set the token URL (UIPATH_TOKEN_URL) to it"
+        )
+    } else if path.ends_with(ON_PREMISES_TOKEN_PATH) {
+        format!(
+            "no token endpoint here; Automation Cloud (https://cloud.uipath.com/{{org}}{CLOUD_TOKEN_PATH}) and Automation Suite take tokens at {CLOUD_TOKEN_PATH}, with an underscore: set the token URL (UIPATH_TOKEN_URL) to it"
+        )
+    } else {
+        format!(
+            "no token endpoint here; the on-premises token endpoint is {ON_PREMISES_TOKEN_PATH}, Automation Cloud and Automation Suite use {CLOUD_TOKEN_PATH}: set the token URL (UIPATH_TOKEN_URL) to the right one"
+        )
+    }
+}
+
+/// The error when neither candidate endpoint exists.
+fn neither_endpoint(first: &Reply, second: &Reply) -> Error {
+    let server = second
+        .json::<Value>()
+        .ok()
+        .and_then(|body| server_message(&body))
+        .unwrap_or_else(|| ServerMessage::new("error", None, None))
+        .with_hint(format!(
+            "neither {} (HTTP {}) nor {} (HTTP {}) takes token requests on this host; check that the URL points at Orchestrator 2020.4 or later (older servers only have the user-name login), or set the token URL (UIPATH_TOKEN_URL)",
+            first.endpoint.path(),
+            first.status.as_u16(),
+            second.endpoint.path(),
+            second.status.as_u16()
+        ));
+    second.rejected(RejectReason::Unsupported, Some(server))
+}
+
+/// The code and message from OAuth's `{"error", "error_description"}`, ASP.NET's
+/// `{"error": {"code", "message"}}`, or Orchestrator's `{"errorCode", "message"}`.
+fn server_message(body: &Value) -> Option<ServerMessage> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let server = match get_ci(body, "error") {
+        Some(Value::String(code)) => ServerMessage::new(
+            "error",
+            Some(code.clone()).filter(|c| !c.is_empty()),
+            text(get_ci(body, "error_description")),
+        ),
+        Some(nested @ Value::Object(_)) => ServerMessage::new(
+            "error",
+            get_ci(nested, "code").and_then(as_text),
+            text(get_ci(nested, "message")),
+        ),
+        _ => ServerMessage::new(
+            "errorCode",
+            get_ci(body, "errorCode").and_then(as_text),
+            text(get_ci(body, "message")),
+        ),
+    };
+    (!server.is_empty()).then_some(server)
+}
+
+/// A positive number of seconds, from a JSON number or a numeric string.
+fn seconds(value: &Value) -> Option<Duration> {
+    let seconds = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds >= 1.0)
+        .then(|| Duration::from_secs(seconds.min(10.0 * 365.0 * 86_400.0) as u64))
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        '"' => "a double quote".to_owned(),
+        '\\' => "a backslash".to_owned(),
+        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    }
+}
+
+impl Authenticator for UiPathClientCredentialsLogin {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+        Box::pin(self.login(http))
+    }
+}
+
+impl fmt::Debug for UiPathClientCredentialsLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token_urls: Vec<String> = self.token_urls().iter().map(|u| u.to_string()).collect();
+        f.debug_struct("UiPathClientCredentialsLogin")
+            .field("base_url", &self.base.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"** redacted **")
+            .field("scopes", &self.scopes)
+            .field("token_urls", &token_urls)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use reqwest::header::HeaderMap;
+
+    fn login(url: &str) -> UiPathClientCredentialsLogin {
+        UiPathClientCredentialsLogin::new(url, "app-id", SecretString::from("app-secret")).unwrap()
+    }
+
+    fn reply(status: u16, path: &str, body: &str) -> Reply {
+        Reply {
+            backend: BACKEND,
+            endpoint: crate::Endpoint::new(
+                reqwest::Method::POST,
+                &Url::parse(&format!("http://h{path}")).unwrap(),
+            ),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn cloud_hosts_are_recognised() {
+        for (url, cloud) in [
+            ("https://cloud.uipath.com/acme/", true),
+            ("https://staging.uipath.com/acme/", true),
+            ("https://govcloud.uipath.us/acme/", true),
+            ("https://uipath.com/", true),
+            ("https://notuipath.com/", false),
+            ("https://uipath.com.example.org/", false),
+            ("https://orch.example.com/", false),
+            ("http://127.0.0.1:8080/", false),
+        ] {
+            assert_eq!(is_cloud(&Url::parse(url).unwrap()), cloud, "{url}");
+        }
+    }
+
+    #[test]
+    fn reads_the_token_and_its_lifetime() {
+        let login = login("https://orch.example.com/");
+        let (token, lifetime) = login
+            .read_token(&reply(
+                200,
+                ON_PREMISES_TOKEN_PATH,
+                r#"{"access_token":"eyJ.x.y","expires_in":3600,"token_type":"Bearer","scope":"OR.Jobs"}"#,
+            ))
+            .unwrap();
+        assert_eq!(token.expose_secret(), "eyJ.x.y");
+        assert_eq!(lifetime, Duration::from_secs(3600));
+        for (expires_in, expected) in [
+            (r#""120""#, 120),
+            ("90.5", 90),
+            ("0", 3600),
+            ("-5", 3600),
+            ("null", 3600),
+        ] {
+            let body = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
+            let (_, lifetime) = login
+                .read_token(&reply(200, ON_PREMISES_TOKEN_PATH, &body))
+                .unwrap();
+            assert_eq!(lifetime, Duration::from_secs(expected), "{expires_in}");
+        }
+    }
+
+    #[test]
+    fn odd_answers_are_invalid_responses() {
+        let login = login("https://orch.example.com/");
+        for body in [
+            r#"{"expires_in":3600}"#,
+            r#"{"access_token":"t","token_type":"mac"}"#,
+            "<html>portal</html>",
+            "",
+        ] {
+            let error = login
+                .read_token(&reply(200, ON_PREMISES_TOKEN_PATH, body))
+                .unwrap_err();
+            assert!(matches!(error, Error::InvalidResponse { .. }), "{body}");
+        }
+    }
+
+    #[test]
+    fn oauth_errors_are_classified_with_hints() {
+        let login = login("https://orch.example.com/")
+            .scope("OR.Jobs offline_access")
+            .unwrap();
+        for (body, reason, words) in [
+            (
+                r#"{"error":"invalid_client"}"#,
+                RejectReason::InvalidClient,
+                "client secret",
+            ),
+            (
+                r#"{"error":"invalid_scope"}"#,
+                RejectReason::InvalidScope,
+                "offline_access",
+            ),
+            (
+                r#"{"error":"unsupported_grant_type"}"#,
+                RejectReason::Unsupported,
+                "2020.4",
+            ),
+            (
+                r#"{"error":"unauthorized_client"}"#,
+                RejectReason::Unsupported,
+                "confidential",
+            ),
+            (
+                r#"{"error":"invalid_request","error_description":"bad"}"#,
+                RejectReason::Other,
+                "bad",
+            ),
+        ] {
+            let error = login
+                .read_token(&reply(400, ON_PREMISES_TOKEN_PATH, body))
+                .unwrap_err();
+            assert_eq!(error.reject_reason(), Some(reason), "{body}");
+            assert!(error.to_string().contains(words), "{error}");
+            assert!(!error.to_string().contains("app-secret"));
+        }
+    }
+
+    #[test]
+    fn invalid_scope_names_the_scopes() {
+        let login = login("https://orch.example.com/").scope("OR.Jobs").unwrap();
+        let error = login
+            .read_token(&reply(
+                400,
+                ON_PREMISES_TOKEN_PATH,
+                r#"{"error":"invalid_scope"}"#,
+            ))
+            .unwrap_err();
+        assert!(error.to_string().contains("`OR.Jobs`"), "{error}");
+    }
+
+    #[test]
+    fn wrong_endpoint_says_where_the_right_one_is() {
+        let login = login("https://orch.example.com/");
+        let body = r#"{"error":{"code":"UnsupportedApiVersion","message":"The HTTP resource that matches the request URI 'https://orch/identity_/connect/token' does not support HTTP method 'POST'.","innerError":null}}"#;
+        let error = login
+            .read_token(&reply(405, CLOUD_TOKEN_PATH, body))
+            .unwrap_err();
+        assert_eq!(error.reject_reason(), Some(RejectReason::Unsupported));
+        let text = error.to_string();
+        assert!(text.contains("UnsupportedApiVersion"), "{text}");
+        assert!(
+            text.contains("on-premises) Orchestrator takes tokens at /identity/connect/token"),
+            "{text}"
+        );
+        let error = login
+            .read_token(&reply(404, ON_PREMISES_TOKEN_PATH, ""))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("/identity_/connect/token"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn server_trouble_is_a_status_error() {
+        let login = login("https://orch.example.com/");
+        let error = login
+            .read_token(&reply(503, ON_PREMISES_TOKEN_PATH, ""))
+            .unwrap_err();
+        assert!(error.is_transient());
+        let error = login
+            .read_token(&reply(400, ON_PREMISES_TOKEN_PATH, "<html>proxy</html>"))
+            .unwrap_err();
+        assert!(matches!(error, Error::InvalidResponse { .. }));
+    }
+
+    #[test]
+    fn scopes_are_split_and_checked() {
+        let login = login("https://orch.example.com/")
+            .scope("  OR.Jobs,OR.Folders.Read   OR.Jobs\tOR.Queues ")
+            .unwrap();
+        assert_eq!(login.scopes(), ["OR.Jobs", "OR.Folders.Read", "OR.Queues"]);
+        for bad in ["OR.\"Jobs", "OR\\Jobs", "OR.Jöbs", "OR.\u{1}"] {
+            let error = login.clone().scope(bad).unwrap_err();
+            assert!(matches!(error, Error::Config { .. }), "{bad}");
+        }
+    }
+
+    #[test]
+    fn explicit_token_url_is_checked() {
+        let login = login("https://orch.example.com/");
+        assert!(
+            login
+                .clone()
+                .token_url("https://idp.example.com/connect/token")
+                .is_ok()
+        );
+        assert!(
+            login
+                .clone()
+                .token_url("http://127.0.0.1:1/identity/connect/token")
+                .is_ok()
+        );
+        for bad in [
+            "http://idp.example.com/connect/token",
+            "https://u:p@idp.example.com/connect/token",
+            "https://idp.example.com/connect/token?x=1",
+            "ftp://idp.example.com/",
+            "token",
+        ] {
+            let error = login.clone().token_url(bad).unwrap_err();
+            assert!(matches!(error, Error::Config { .. }), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let text = format!("{:?}", login("https://orch.example.com/"));
+        assert!(!text.contains("app-secret"));
+        assert!(text.contains("app-id"));
+    }
+}
