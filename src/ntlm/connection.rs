@@ -241,6 +241,7 @@ impl NtlmConnection {
                 .map_err(HandshakeError::Protocol)?;
         let negotiate = ctx.first_token().map_err(HandshakeError::Protocol)?;
 
+        tracing::debug!(host = %self.host, scheme = scheme.as_str(), leg = "negotiate", "windows authentication");
         let challenge = self.leg(scheme, parts, body, &negotiate).await?;
         if challenge.status() != StatusCode::UNAUTHORIZED {
             return Err(HandshakeError::Protocol(format!(
@@ -266,8 +267,10 @@ impl NtlmConnection {
             }
         })?;
 
+        tracing::debug!(host = %self.host, scheme = scheme.as_str(), leg = "authenticate", "windows authentication");
         let last = self.leg(scheme, parts, body, &authenticate).await?;
         if last.status() == StatusCode::UNAUTHORIZED {
+            tracing::debug!(host = %self.host, scheme = scheme.as_str(), "windows credentials refused");
             return Err(HandshakeError::Rejected { scheme });
         }
         if scheme == Scheme::Negotiate
@@ -288,6 +291,13 @@ impl NtlmConnection {
                 })?;
         }
         self.authenticated = Some(scheme);
+        tracing::debug!(
+            host = %self.host,
+            scheme = scheme.as_str(),
+            status = last.status().as_u16(),
+            handshakes = self.handshakes,
+            "connection authenticated"
+        );
         Ok(last)
     }
 
