@@ -35,6 +35,22 @@ pub use scheme::Scheme;
 #[cfg(feature = "emulator")]
 pub use acceptor::{AcceptStep, NtlmAcceptor, UserDirectory};
 
+/// The TLS configuration for a connection to `url`: `configured` when given, the platform's trust store
+/// for https, none for plain http.
+///
+/// # Errors
+/// [`HandshakeError::Tls`] when the platform verifier cannot be set up.
+pub fn tls_for(
+    url: &url::Url,
+    configured: Option<&std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, HandshakeError> {
+    match (configured, url.scheme()) {
+        (Some(tls), _) => Ok(Some(tls.clone())),
+        (None, "https") => platform_tls_config().map(Some),
+        (None, _) => Ok(None),
+    }
+}
+
 /// A TLS configuration that verifies servers against the platform's trust store, as reqwest's default
 /// client does. Pass your own `rustls::ClientConfig` instead for an internal CA.
 ///

@@ -23,7 +23,7 @@ use crate::authenticator::{Authenticator, BoxFuture};
 use crate::credential::{Credential, Placement};
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, get_ci};
-use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, platform_tls_config};
+use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, tls_for};
 use crate::origin;
 
 const BACKEND: &str = "pyramid";
@@ -310,15 +310,8 @@ impl PyramidWindowsLogin {
             .join(path)
             .map_err(|e| Error::config(BACKEND, format!("cannot build the login URL ({e})")))?;
         let endpoint = Endpoint::new(reqwest::Method::POST, &url);
-        let tls = match (&self.tls, url.scheme()) {
-            (Some(tls), _) => Some(tls.clone()),
-            (None, "https") => Some(
-                platform_tls_config()
-                    .map_err(|e| Error::windows_auth(BACKEND, endpoint.clone(), e))?,
-            ),
-            (None, _) => None,
-        };
         let failed = |e| Error::windows_auth(BACKEND, endpoint.clone(), e);
+        let tls = tls_for(&url, self.tls.as_ref()).map_err(failed)?;
         let mut connection =
             NtlmConnection::connect(&url, tls, crate::ntlm::DEFAULT_CONNECT_TIMEOUT)
                 .await

@@ -12,9 +12,7 @@ use url::Url;
 use crate::authenticator::{Authenticator, BoxFuture};
 use crate::credential::{AuthenticatedTransport, Credential};
 use crate::error::{Endpoint, Error, Result};
-use crate::ntlm::{
-    DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, platform_tls_config,
-};
+use crate::ntlm::{DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, tls_for};
 use crate::origin;
 
 const BACKEND: &str = "uipath-ntlm";
@@ -120,16 +118,12 @@ impl UiPathNtlmLogin {
         if let Some(pool) = self.pool.get() {
             return Ok(pool.clone());
         }
-        let tls = match (&self.tls, self.base.scheme()) {
-            (Some(tls), _) => Some(tls.clone()),
-            (None, "https") => Some(platform_tls_config().map_err(|e| {
-                Error::config(
-                    BACKEND,
-                    format!("cannot set up TLS for Windows authentication ({e})"),
-                )
-            })?),
-            (None, _) => None,
-        };
+        let tls = tls_for(&self.base, self.tls.as_ref()).map_err(|e| {
+            Error::config(
+                BACKEND,
+                format!("cannot set up TLS for Windows authentication ({e})"),
+            )
+        })?;
         let mut pool = NtlmPool::new(
             self.base.clone(),
             self.credentials.clone(),
