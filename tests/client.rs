@@ -395,3 +395,41 @@ fn debug_of_secret_holding_types_is_redacted() {
         assert!(!text.contains("token-7"), "{text}");
     }
 }
+
+#[test]
+fn debug_of_emulator_builders_hides_passwords_keys_and_codes() {
+    use rpa_auth::emulator::automation_anywhere::AutomationAnywhereEmulator;
+    use rpa_auth::emulator::pyramid::PyramidEmulator;
+    use rpa_auth::emulator::uipath::UiPathEmulator;
+    let texts = [
+        format!(
+            "{:?}",
+            UiPathEmulator::builder()
+                .user("Default", "admin", "emu-pass-1")
+                .windows_user("CORP", "robot", "emu-pass-2")
+                .client("app", "emu-secret-3", &["OR.Jobs"])
+        ),
+        format!(
+            "{:?}",
+            PyramidEmulator::builder()
+                .user("analyst", "emu-pass-4")
+                .windows_user("CORP", "a", "emu-pass-5")
+        ),
+        format!(
+            "{:?}",
+            AutomationAnywhereEmulator::builder()
+                .user("creator", "emu-pass-6")
+                .api_key_user("runner", "emu-key-7")
+                .mfa_code(424_242)
+        ),
+    ];
+    for text in texts {
+        for secret in ["emu-pass", "emu-secret", "emu-key", "424242"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(
+            text.contains("admin") || text.contains("analyst") || text.contains("creator"),
+            "{text}"
+        );
+    }
+}

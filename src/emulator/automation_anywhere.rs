@@ -41,7 +41,7 @@ pub enum LockoutAction {
     Lock(Duration),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Settings {
     token_lifetime: Duration,
     mfa_code: u64,
@@ -99,14 +99,13 @@ struct ControlRoom {
 
 /// Configures an [`AutomationAnywhereEmulator`]; every setter says its default.
 #[must_use]
-#[derive(Debug)]
 pub struct AutomationAnywhereEmulatorBuilder {
     settings: Settings,
     refuse_refresh: bool,
     users: Vec<UserSpec>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct UserSpec {
     username: String,
     password: Option<String>,
@@ -392,6 +391,28 @@ impl AutomationAnywhereEmulator {
 
     fn counter(&self, pick: impl Fn(&Counters) -> &AtomicU64) -> u64 {
         pick(&self.control_room.counters).load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("token_lifetime", &self.token_lifetime)
+            .field("failures_before_lockout", &self.failures_before_lockout)
+            .field("lockout", &self.lockout)
+            .field("v1_deprecated", &self.v1_deprecated)
+            .field("v2_available", &self.v2_available)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for AutomationAnywhereEmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Vec<&str> = self.users.iter().map(|u| u.username.as_str()).collect();
+        f.debug_struct("AutomationAnywhereEmulatorBuilder")
+            .field("settings", &self.settings)
+            .field("users", &users)
+            .finish_non_exhaustive()
     }
 }
 

@@ -77,7 +77,6 @@ struct Pyramid {
 
 /// Configures a [`PyramidEmulator`]; every setter says its default.
 #[must_use]
-#[derive(Debug)]
 pub struct PyramidEmulatorBuilder {
     settings: Settings,
     users: Vec<(String, String)>,
@@ -222,6 +221,22 @@ impl PyramidEmulator {
         for session in lock(&self.pyramid.sessions).values_mut() {
             session.expires_at = now;
         }
+    }
+}
+
+impl fmt::Debug for PyramidEmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Vec<&str> = self.users.iter().map(|(u, _)| u.as_str()).collect();
+        let windows: Vec<String> = self
+            .windows_users
+            .iter()
+            .map(|(d, u, _)| format!("{d}\\{u}"))
+            .collect();
+        f.debug_struct("PyramidEmulatorBuilder")
+            .field("settings", &self.settings)
+            .field("users", &users)
+            .field("windows_users", &windows)
+            .finish()
     }
 }
 

@@ -153,7 +153,6 @@ struct Orchestrator {
 
 /// Configures a [`UiPathEmulator`]; every setter says its default.
 #[must_use]
-#[derive(Debug)]
 pub struct UiPathEmulatorBuilder {
     settings: Settings,
     users: Vec<(String, String, String)>,
@@ -435,6 +434,28 @@ impl UiPathEmulator {
         for session in lock(&self.orchestrator.sessions).values_mut() {
             session.expires_at = now;
         }
+    }
+}
+
+impl fmt::Debug for UiPathEmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Vec<String> = self
+            .users
+            .iter()
+            .map(|(t, u, _)| format!("{t}/{u}"))
+            .collect();
+        let windows: Vec<String> = self
+            .windows_users
+            .iter()
+            .map(|(d, u, _)| format!("{d}\\{u}"))
+            .collect();
+        f.debug_struct("UiPathEmulatorBuilder")
+            .field("settings", &self.settings)
+            .field("users", &users)
+            .field("windows_users", &windows)
+            .field("windows_mode", &self.windows_mode)
+            .field("clients", &self.clients)
+            .finish()
     }
 }
 
