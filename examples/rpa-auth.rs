@@ -242,6 +242,12 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             if let Some(domain) = &options.domain {
                 login = login.domain(domain);
             }
+            if let Some(tenant) = &options.tenant {
+                login = login.tenant_header(tenant)?;
+            }
+            if let Some(folder) = options.folder_id {
+                login = login.folder_id(folder);
+            }
             AuthClient::builder(login)
         }
         "pyramid-windows" => {
@@ -310,6 +316,13 @@ async fn run(options: Options, command: Command) -> Result<(), Stop> {
     match command {
         Command::Token => {
             let credential = client.credential().await?;
+            if credential.placement() == &rpa_auth::Placement::Connection {
+                // Windows passthrough has no token: the login is the authenticated connection.
+                return Err(Stop::Usage(format!(
+                    "{}: the login checked out, but it is an authenticated connection, not a token: use `call`",
+                    client.backend()
+                )));
+            }
             println!("{}", credential.secret().expose_secret());
             Ok(())
         }
@@ -340,10 +353,15 @@ async fn run(options: Options, command: Command) -> Result<(), Stop> {
                 })?;
                 println!("{}", text.trim_end());
                 if !status.is_success() && failure.is_none() {
+                    // Method and path only: the query string could carry something that is not for logs.
+                    let endpoint = client
+                        .base_url()
+                        .join(path.trim_start_matches('/'))
+                        .map(|url| rpa_auth::Endpoint::new(method.clone(), &url).to_string())
+                        .unwrap_or_else(|_| format!("{method} {path}"));
                     failure = Some(format!(
-                        "{}: {method} /{} answered HTTP {}",
+                        "{}: {endpoint} answered HTTP {}",
                         client.backend(),
-                        path.trim_start_matches('/'),
                         status.as_u16()
                     ));
                 }

@@ -138,8 +138,15 @@ impl fmt::Display for ServerMessage {
     }
 }
 
+/// One line, at most [`MAX_SERVER_TEXT`] characters: runs of white space and control characters from the
+/// server become single spaces, so an error stays one line.
 fn truncate(text: &str) -> String {
-    let text = text.trim();
+    let text = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = text.as_str();
     match text.char_indices().nth(MAX_SERVER_TEXT) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
@@ -549,6 +556,16 @@ mod tests {
         let only_hint = ServerMessage::new("error", None, None).with_hint("use /identity");
         assert!(!only_hint.is_empty());
         assert_eq!(only_hint.to_string(), "use /identity");
+    }
+
+    #[test]
+    fn server_text_is_one_line() {
+        let message = ServerMessage::new(
+            "code",
+            Some("A\r\n1".into()),
+            Some("first\nsecond\t\u{7}third".into()),
+        );
+        assert_eq!(message.to_string(), "code A 1: first second third");
     }
 
     #[test]

@@ -532,3 +532,23 @@ async fn busy_login_is_retried_by_the_client() {
     assert_eq!(client.get(CALL).send().await.unwrap().status(), 200);
     assert_eq!(cr.logins(), 1);
 }
+
+#[tokio::test]
+async fn falls_back_to_v1_when_the_token_filter_answers_v2_with_um1117() {
+    let cr = AutomationAnywhereEmulator::builder()
+        .user("jdoe", PASSWORD)
+        .v2_available(false)
+        .missing_v2_answers_um1117(true)
+        .start()
+        .await
+        .unwrap();
+    let login = password(&cr, "jdoe");
+    let client = AuthClient::new(login.clone()).unwrap();
+    assert_eq!(client.get(CALL).send().await.unwrap().status(), 200);
+    assert_eq!(login.api_version_in_use(), Some(ApiVersion::V1));
+    assert_eq!(
+        cr.failed_logins(),
+        0,
+        "the v2 refusal is not a failed login"
+    );
+}

@@ -566,3 +566,34 @@ async fn uipath_oauth_usage_and_login_errors() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!stderr.contains("wrong-secret"));
 }
+
+#[tokio::test]
+async fn token_with_windows_passthrough_says_there_is_no_token() {
+    let emulator = UiPathEmulator::builder()
+        .windows_user("CORP", "robot", PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let output = run(
+        &[
+            "--backend",
+            "uipath-ntlm",
+            "--url",
+            &url,
+            "--user",
+            r"CORP\robot",
+            "token",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stdout).is_empty());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: uipath-ntlm: ") && stderr.contains("not a token"),
+        "{stderr}"
+    );
+    assert_eq!(emulator.handshakes(), 1, "the credentials were checked");
+}

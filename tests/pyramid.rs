@@ -167,7 +167,12 @@ async fn wrong_password_is_a_rejection_naming_the_endpoint() {
                 error.status(),
                 Some(reqwest::StatusCode::INTERNAL_SERVER_ERROR)
             );
+            assert!(
+                error.is_login_rejected(),
+                "a bare 500 at login counts as a refusal: {error}"
+            );
         }
+        assert_eq!(emulator.failed_logins(), 1);
     }
 }
 

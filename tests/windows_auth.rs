@@ -317,3 +317,26 @@ async fn pyramid_windows_wrong_password_and_401_relogin() {
         "a fresh Windows login after the 401"
     );
 }
+
+#[tokio::test]
+async fn uipath_passthrough_sends_folder_and_tenant_headers() {
+    let emulator = orchestrator().start().await.unwrap();
+    let without = AuthClient::new(ntlm_login(&emulator, PASSWORD)).unwrap();
+    assert_eq!(
+        without.get("odata/Jobs").send().await.unwrap().status(),
+        400,
+        "folder-scoped: 1101"
+    );
+    let with = AuthClient::new(
+        ntlm_login(&emulator, PASSWORD)
+            .folder_id(4)
+            .tenant_header("Default")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(with.get("odata/Jobs").send().await.unwrap().status(), 200);
+    let sent = emulator.recorded();
+    let last = sent.last().unwrap();
+    assert_eq!(last.headers["x-uipath-organizationunitid"], "4");
+    assert_eq!(last.headers["x-uipath-tenantname"], "Default");
+}

@@ -548,12 +548,29 @@ fn is_deprecation(server: &ServerMessage) -> bool {
     contains(server.code()) || contains(server.message())
 }
 
-/// A login endpoint the server does not have: 404, or 405 from servers that route the path elsewhere.
+/// A login endpoint the server does not have: 404, or 405 from servers that route the path elsewhere,
+/// or the `UM1117` "access token expected" refusal of a server whose token filter runs before routing and
+/// does not know the path as a login (vendor-apis.md §2.5).
 fn is_missing_endpoint(reply: &Reply) -> bool {
-    matches!(
+    if matches!(
         reply.status,
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
-    )
+    ) {
+        return true;
+    }
+    matches!(
+        reply.status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) && reply
+        .json::<Value>()
+        .ok()
+        .and_then(|body| server_message(&body))
+        .is_some_and(|server| {
+            server.code() == Some("UM1117")
+                || server
+                    .message()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains("x-authorization"))
+        })
 }
 
 /// A refresh answer that means "this token cannot be renewed": any 4xx but 408 and 429.

@@ -178,12 +178,13 @@ impl PyramidPasswordLogin {
                 }
                 (API2_LOGIN_PATH, json!({ "data": data }))
             }
-            // The API3 samples disagree on `username` and `userName`; both are sent, with the same value.
+            // The API3 samples disagree on `username` and `userName`; servers match either without regard
+            // to case, and sending both could be a duplicate field to a strict reader. `userName` is what
+            // API2 and the C# and JavaScript samples use.
             PyramidApi::Api3 => (
                 API3_LOGIN_PATH,
                 json!({
                     "userName": self.username,
-                    "username": self.username,
                     "password": password,
                     "domain": self.domain.clone().unwrap_or_default(),
                 }),
@@ -327,9 +328,12 @@ impl PyramidWindowsLogin {
                 "the login URL cannot be sent as an HTTP/1.1 request target",
             )
         })?;
-        request
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if !body.is_empty() {
+            // API3 takes no body, and an empty body labelled JSON is malformed to a strict reader.
+            request
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         request.headers_mut().insert(
             ACCEPT,
             HeaderValue::from_static("text/plain, application/json"),
@@ -387,7 +391,7 @@ pub(crate) fn read_token(reply: &Reply) -> Result<SecretString> {
     if reply.is_html() {
         return Err(reply.invalid("an HTML page where the token was expected"));
     }
-    let text = reply.text()?.trim();
+    let text = reply.text()?.trim().trim_start_matches('\u{feff}');
     let token = if text.starts_with('"') {
         serde_json::from_str::<String>(text)
             .map_err(|_| reply.invalid("a malformed JSON string where the token was expected"))?
@@ -421,6 +425,14 @@ fn error_for(reply: &Reply) -> Error {
     match reply.status.as_u16() {
         401 | 403 => reply.rejected(RejectReason::BadCredentials, server),
         400 => reply.rejected(RejectReason::Other, server),
+        // Some Pyramid versions refuse credentials with a bare 500 (vendor-apis.md §3.1, §3.7): treat it
+        // as a refusal, so the credentials are not sent again in a loop, and say what it may mean.
+        500 if server.is_none() && (reply.body.is_empty() || reply.is_html()) => reply.rejected(
+            RejectReason::Other,
+            Some(ServerMessage::new("error", None, None).with_hint(
+                "the server answered HTTP 500 without detail, which is how some Pyramid versions refuse wrong credentials",
+            )),
+        ),
         _ => reply.status_error(server),
     }
 }
@@ -527,8 +539,24 @@ mod tests {
         let html = "<html><title>YOU DON'T HAVE THE AUTHORIZATION</title></html>";
         let error = read_token(&reply(401, "text/html", html)).unwrap_err();
         assert_eq!(error.reject_reason(), Some(RejectReason::BadCredentials));
+        // A bare 500 is how some versions refuse credentials: a refusal, with a hint.
         let error = read_token(&reply(500, "text/plain", "")).unwrap_err();
+        assert_eq!(error.reject_reason(), Some(RejectReason::Other));
+        assert!(error.to_string().contains("without detail"), "{error}");
+        // A 500 that says what went wrong is a server error.
+        let error = read_token(&reply(
+            500,
+            "application/json",
+            r#"{"error":"database down"}"#,
+        ))
+        .unwrap_err();
         assert!(matches!(error, Error::Status { .. }));
+    }
+
+    #[test]
+    fn byte_order_mark_before_the_token_is_dropped() {
+        let token = read_token(&reply(200, "text/plain", &format!("\u{feff}{TOKEN}"))).unwrap();
+        assert_eq!(token.expose_secret(), TOKEN);
     }
 
     #[test]

@@ -6,10 +6,12 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use reqwest::ResponseBuilderExt;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
+use crate::backend::uipath::ContextHeaders;
 use crate::credential::{AuthenticatedTransport, Credential};
 use crate::error::{Endpoint, Error, Result};
 use crate::ntlm::{DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, tls_for};
@@ -46,6 +48,7 @@ pub struct UiPathNtlmLogin {
     scheme: Option<Scheme>,
     max_connections: usize,
     probe_path: String,
+    headers: ContextHeaders,
     pool: OnceLock<Arc<NtlmPool>>,
 }
 
@@ -69,6 +72,7 @@ impl UiPathNtlmLogin {
             scheme: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             probe_path: DEFAULT_PROBE_PATH.to_owned(),
+            headers: ContextHeaders::default(),
             pool: OnceLock::new(),
         })
     }
@@ -102,6 +106,37 @@ impl UiPathNtlmLogin {
     pub fn probe_path(mut self, path: impl Into<String>) -> Self {
         self.probe_path = path.into();
         self
+    }
+
+    /// Sends `X-UIPATH-TenantName` on every call. Defaults to not sending it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the name is not a valid header value.
+    pub fn tenant_header(mut self, tenant_name: &str) -> Result<Self> {
+        self.headers.tenant_name(BACKEND, tenant_name)?;
+        Ok(self)
+    }
+
+    /// Sends `X-UIPATH-OrganizationUnitId: <id>` on every call, for folder-scoped APIs.
+    pub fn folder_id(mut self, folder_id: i64) -> Self {
+        self.headers.folder_id(folder_id);
+        self
+    }
+
+    /// Sends the folder path on every call: `X-UIPATH-FolderPath`, or `X-UIPATH-FolderPath-Encoded`
+    /// (base64 of UTF-16LE) when the path is not plain ASCII.
+    pub fn folder_path(mut self, path: &str) -> Self {
+        self.headers.folder_path(path);
+        self
+    }
+
+    /// Sends `X-UIPATH-FolderKey: <guid>` on every call.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the key is not a valid header value.
+    pub fn folder_key(mut self, key: &str) -> Result<Self> {
+        self.headers.folder_key(BACKEND, key)?;
+        Ok(self)
     }
 
     /// Handshakes run so far (one per connection while the server keeps connections authenticated).
@@ -149,7 +184,9 @@ impl UiPathNtlmLogin {
         transport
             .send_raw(reqwest::Request::new(reqwest::Method::GET, url))
             .await?;
-        Ok(Credential::over_connection(Arc::new(transport)))
+        Ok(self
+            .headers
+            .apply(Credential::over_connection(Arc::new(transport))))
     }
 }
 
@@ -216,7 +253,21 @@ impl NtlmTransport {
             None => send.await,
         }
         .map_err(|e| Error::windows_auth(BACKEND, endpoint, e))?;
-        Ok(reqwest::Response::from(response))
+        // Rebuilt so that `Response::url()` names the request's URL, as it does for reqwest's own answers.
+        let (parts, body) = response.into_parts();
+        let mut builder = http::Response::builder()
+            .status(parts.status)
+            .version(parts.version)
+            .url(request.url().clone());
+        if let Some(headers) = builder.headers_mut() {
+            *headers = parts.headers;
+        }
+        let answer = builder.body(body).map_err(|_| Error::Request {
+            backend: BACKEND,
+            endpoint: Endpoint::new(request.method().clone(), request.url()),
+            cause: "the answer could not be handed over".into(),
+        })?;
+        Ok(reqwest::Response::from(answer))
     }
 }
 

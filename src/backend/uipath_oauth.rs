@@ -464,8 +464,17 @@ impl UiPathClientCredentialsLogin {
                 ),
             ),
             429 | 500.. => reply.status_error(server),
-            _ => match server {
+            status => match server {
                 Some(server) if server.code().is_some() => self.rejection(reply, server),
+                // A 401 without an OAuth error code is still a refused client (RFC 6749 §5.2 allows 401
+                // for client authentication failures).
+                server if status == 401 => {
+                    let message = server.and_then(|s| s.message().map(str::to_owned));
+                    self.rejection(
+                        reply,
+                        ServerMessage::new("error", Some("invalid_client".into()), message),
+                    )
+                }
                 _ if reply.is_html() => {
                     reply.invalid("an HTML page where the JSON error was expected")
                 }

@@ -49,6 +49,7 @@ struct Settings {
     lockout: LockoutAction,
     v1_deprecated: bool,
     v2_available: bool,
+    missing_v2_filtered: bool,
 }
 
 #[derive(Default)]
@@ -194,6 +195,14 @@ impl AutomationAnywhereEmulatorBuilder {
         self
     }
 
+    /// How a missing `/v2/authentication` answers: `false` (the default) a 404; `true` the token filter's
+    /// 401 `UM1117` "Access token expected in the 'X-Authorization' header", as a server whose filter runs
+    /// before routing does.
+    pub fn missing_v2_answers_um1117(mut self, filtered: bool) -> Self {
+        self.settings.missing_v2_filtered = filtered;
+        self
+    }
+
     /// Makes `POST /v1/authentication/token` refuse every refresh with 401. Defaults to `false`; can be
     /// changed later with [`AutomationAnywhereEmulator::refuse_refresh`].
     pub fn refuse_refresh(mut self, refuse: bool) -> Self {
@@ -275,6 +284,7 @@ impl AutomationAnywhereEmulator {
                 lockout: LockoutAction::Disable,
                 v1_deprecated: false,
                 v2_available: true,
+                missing_v2_filtered: false,
             },
             refuse_refresh: false,
             users: Vec::new(),
@@ -528,6 +538,15 @@ impl ControlRoom {
     }
 
     fn login(&self, request: &EmuRequest, version: u8) -> EmuResponse {
+        if version == 2 && !self.settings.v2_available && self.settings.missing_v2_filtered {
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({
+                    "code": "UM1117", "details": null,
+                    "message": "Access token expected in the 'X-Authorization' header",
+                }),
+            );
+        }
         if version == 2 && !self.settings.v2_available {
             return json_response(
                 StatusCode::NOT_FOUND,
