@@ -257,3 +257,43 @@ async fn non_ntlm_401_lists_what_was_offered() {
     );
     assert_eq!(conn.handshakes(), 0);
 }
+
+#[tokio::test]
+async fn negotiate_falls_back_to_raw_ntlmssp_for_a_server_without_spnego() {
+    let addr = server::start(Mode::RawNegotiateOnly).await;
+    let mut conn = connect(addr).await;
+    let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(PASSWORD));
+    let response = conn
+        .send(
+            http::Request::get("/odata/Jobs")
+                .body(Bytes::new())
+                .expect("request"),
+            &creds,
+        )
+        .await
+        .expect("raw NTLMSSP inside Negotiate is accepted");
+    assert_eq!(response.status(), 200);
+    assert_eq!(conn.authenticated(), Some(Scheme::Negotiate));
+
+    // A wrong password is still a rejection, not another fallback.
+    let mut conn = connect(addr).await;
+    let wrong = WindowsCredentials::new(r"CORP\alice", SecretString::from("nope"));
+    let error = conn
+        .send(
+            http::Request::get("/odata/Jobs")
+                .body(Bytes::new())
+                .expect("request"),
+            &wrong,
+        )
+        .await
+        .expect_err("wrong password");
+    assert!(
+        matches!(
+            error,
+            HandshakeError::Rejected {
+                scheme: Scheme::Negotiate
+            }
+        ),
+        "{error:?}"
+    );
+}

@@ -218,7 +218,7 @@ impl PyramidPasswordLogin {
 /// use rpa_auth::{AuthClient, SecretString};
 /// use rpa_auth::backend::pyramid::PyramidWindowsLogin;
 ///
-/// let login = PyramidWindowsLogin::new("https://pyramid.corp.example/", r"CORPnalyst", SecretString::from("…"))?;
+/// let login = PyramidWindowsLogin::new("https://pyramid.corp.example/", r"CORP\analyst", SecretString::from("…"))?;
 /// let client = AuthClient::new(login)?;
 /// let me = client.post("API2/access/getMe").send().await?;
 /// # let _ = me; Ok(()) }

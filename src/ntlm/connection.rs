@@ -19,10 +19,32 @@ use tokio::task::JoinHandle;
 
 use super::context::{ChallengeError, ClientContext};
 use super::scheme::challenge_data;
-use super::{HandshakeError, Scheme, WindowsCredentials, channel_binding};
+use super::{HandshakeError, Scheme, WindowsCredentials, channel_binding, spnego};
 
 /// How long [`NtlmConnection::send`] waits for each response (headers and body) by default.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How one handshake attempt ended badly.
+enum Attempt {
+    /// The server did not understand SPNEGO (worth one more try with raw NTLMSSP).
+    NotUnderstood(HandshakeError),
+    /// Anything else.
+    Failed(HandshakeError),
+}
+
+impl Attempt {
+    fn into_error(self) -> HandshakeError {
+        match self {
+            Self::NotUnderstood(error) | Self::Failed(error) => error,
+        }
+    }
+}
+
+impl From<HandshakeError> for Attempt {
+    fn from(error: HandshakeError) -> Self {
+        Self::Failed(error)
+    }
+}
 
 /// Servers send standard base64; accept it with or without padding.
 const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -236,64 +258,116 @@ impl NtlmConnection {
         creds: &WindowsCredentials,
     ) -> Result<Response<Bytes>, HandshakeError> {
         self.handshakes += 1;
-        let mut ctx =
-            ClientContext::new(scheme, creds, &self.host, self.channel_binding.as_deref())
-                .map_err(HandshakeError::Protocol)?;
-        let negotiate = ctx.first_token().map_err(HandshakeError::Protocol)?;
+        // Negotiate goes as SPNEGO first (IIS, gss-ntlmssp and pyspnego all take it). A server that does
+        // not understand SPNEGO (it re-offers, or answers with a raw NTLMSSP challenge) gets raw NTLMSSP
+        // under the Negotiate label, as Windows sends when Kerberos is out of reach. Only the NEGOTIATE leg,
+        // which proves nothing about the password, is ever repeated.
+        match self.attempt(scheme, scheme, parts, body, creds).await {
+            Err(Attempt::NotUnderstood(error))
+                if scheme == Scheme::Negotiate && !self.is_closed() =>
+            {
+                tracing::debug!(
+                    host = %self.host,
+                    "server did not take SPNEGO; trying raw NTLMSSP inside Negotiate"
+                );
+                let _ = error;
+                self.attempt(Scheme::Negotiate, Scheme::Ntlm, parts, body, creds)
+                    .await
+                    .map_err(Attempt::into_error)
+            }
+            other => other.map_err(Attempt::into_error),
+        }
+    }
 
-        tracing::debug!(host = %self.host, scheme = scheme.as_str(), leg = "negotiate", "windows authentication");
-        let challenge = self.leg(scheme, parts, body, &negotiate).await?;
-        if challenge.status() != StatusCode::UNAUTHORIZED {
-            return Err(HandshakeError::Protocol(format!(
-                "server answered the {scheme} negotiate message with HTTP {} instead of a challenge",
-                challenge.status().as_u16()
+    /// One handshake: the `label` scheme in the headers, the messages of a `context` context (NTLM for
+    /// raw NTLMSSP, Negotiate for SPNEGO).
+    async fn attempt(
+        &mut self,
+        label: Scheme,
+        context: Scheme,
+        parts: &http::request::Parts,
+        body: &Bytes,
+        creds: &WindowsCredentials,
+    ) -> Result<Response<Bytes>, Attempt> {
+        let spnego = label == Scheme::Negotiate && context == Scheme::Negotiate;
+        let mut ctx =
+            ClientContext::new(context, creds, &self.host, self.channel_binding.as_deref())
+                .map_err(|e| Attempt::Failed(HandshakeError::Protocol(e)))?;
+        let negotiate = ctx
+            .first_token()
+            .map_err(|e| Attempt::Failed(HandshakeError::Protocol(e)))?;
+
+        tracing::debug!(host = %self.host, scheme = label.as_str(), spnego, leg = "negotiate", "windows authentication");
+        let challenge = self.leg(label, parts, body, &negotiate).await?;
+        if challenge.status() == StatusCode::BAD_REQUEST && spnego {
+            return Err(Attempt::NotUnderstood(HandshakeError::Protocol(
+                "server answered the negotiate message with HTTP 400".into(),
             )));
         }
-        let token = match challenge_data(challenge.headers(), scheme) {
+        if challenge.status() != StatusCode::UNAUTHORIZED {
+            return Err(Attempt::Failed(HandshakeError::Protocol(format!(
+                "server answered the {label} negotiate message with HTTP {} instead of a challenge",
+                challenge.status().as_u16()
+            ))));
+        }
+        let token = match challenge_data(challenge.headers(), label) {
             Some(Some(data)) => data,
-            // A bare `WWW-Authenticate: NTLM` again: the server refused the NEGOTIATE message.
-            _ => return Err(HandshakeError::Rejected { scheme }),
-        };
-        let token = B64_LENIENT
-            .decode(token)
-            .map_err(|e| HandshakeError::MalformedChallenge {
-                scheme,
-                cause: format!("invalid base64: {e}"),
-            })?;
-        let authenticate = ctx.answer(&token).map_err(|e| match e {
-            ChallengeError::Rejected => HandshakeError::Rejected { scheme },
-            ChallengeError::Malformed(cause) => {
-                HandshakeError::MalformedChallenge { scheme, cause }
+            // A bare `WWW-Authenticate` again: the server refused the NEGOTIATE message.
+            _ if spnego => {
+                return Err(Attempt::NotUnderstood(HandshakeError::Rejected {
+                    scheme: label,
+                }));
             }
+            _ => return Err(Attempt::Failed(HandshakeError::Rejected { scheme: label })),
+        };
+        let token = B64_LENIENT.decode(token).map_err(|e| {
+            Attempt::Failed(HandshakeError::MalformedChallenge {
+                scheme: label,
+                cause: format!("invalid base64: {e}"),
+            })
+        })?;
+        if spnego && token.starts_with(b"NTLMSSP\0") {
+            return Err(Attempt::NotUnderstood(HandshakeError::MalformedChallenge {
+                scheme: label,
+                cause: "a raw NTLMSSP challenge where SPNEGO was expected".into(),
+            }));
+        }
+        let authenticate = ctx.answer(&token).map_err(|e| {
+            Attempt::Failed(match e {
+                ChallengeError::Rejected => HandshakeError::Rejected { scheme: label },
+                ChallengeError::Malformed(cause) => HandshakeError::MalformedChallenge {
+                    scheme: label,
+                    cause,
+                },
+            })
         })?;
 
-        tracing::debug!(host = %self.host, scheme = scheme.as_str(), leg = "authenticate", "windows authentication");
-        let last = self.leg(scheme, parts, body, &authenticate).await?;
+        tracing::debug!(host = %self.host, scheme = label.as_str(), leg = "authenticate", "windows authentication");
+        let last = self.leg(label, parts, body, &authenticate).await?;
         if last.status() == StatusCode::UNAUTHORIZED {
-            tracing::debug!(host = %self.host, scheme = scheme.as_str(), "windows credentials refused");
-            return Err(HandshakeError::Rejected { scheme });
+            tracing::debug!(host = %self.host, scheme = label.as_str(), "windows credentials refused");
+            return Err(Attempt::Failed(HandshakeError::Rejected { scheme: label }));
         }
-        if scheme == Scheme::Negotiate
-            && let Some(Some(data)) = challenge_data(last.headers(), scheme)
-        {
-            // Mutual authentication: the server's mechListMIC proves it verified our key.
-            let token =
-                B64_LENIENT
-                    .decode(data)
-                    .map_err(|e| HandshakeError::MalformedChallenge {
-                        scheme,
-                        cause: format!("final token: invalid base64: {e}"),
-                    })?;
-            ctx.finish(&token)
-                .map_err(|cause| HandshakeError::MalformedChallenge {
-                    scheme,
-                    cause: format!("final token did not verify: {cause}"),
-                })?;
+        if spnego && let Some(Some(data)) = challenge_data(last.headers(), label) {
+            // The server's final token: a `reject` fails the login; otherwise its mechListMIC is checked,
+            // and a token that does not verify is logged, not fatal (NTLM gives no real mutual
+            // authentication, and servers differ in what they send with the 2xx).
+            let token = B64_LENIENT.decode(data).unwrap_or_default();
+            if let Ok(spnego::NegToken::Resp {
+                neg_state: Some(spnego::REJECT),
+                ..
+            }) = spnego::parse(&token)
+            {
+                return Err(Attempt::Failed(HandshakeError::Rejected { scheme: label }));
+            }
+            if let Err(cause) = ctx.finish(&token) {
+                tracing::warn!(host = %self.host, cause = %cause, "final negotiate token did not verify; accepting the answer");
+            }
         }
-        self.authenticated = Some(scheme);
+        self.authenticated = Some(label);
         tracing::debug!(
             host = %self.host,
-            scheme = scheme.as_str(),
+            scheme = label.as_str(),
             status = last.status().as_u16(),
             handshakes = self.handshakes,
             "connection authenticated"

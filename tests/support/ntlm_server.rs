@@ -27,6 +27,9 @@ pub enum Mode {
     CloseOnChallenge,
     /// Offers only `Basic` and `Bearer`.
     BasicOnly,
+    /// Offers only `Negotiate` and understands only raw NTLMSSP inside it, not SPNEGO: a SPNEGO token
+    /// gets the bare offer again.
+    RawNegotiateOnly,
 }
 
 pub const PASSWORD: &str = "Corr3ct-Horse";
@@ -97,10 +100,31 @@ async fn handle(
     let Some(auth) = auth else {
         return match (&st.user, &mode) {
             (Some(user), Mode::Persist) => ok(&user.clone(), "connection"),
+            (_, Mode::RawNegotiateOnly) => {
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = StatusCode::UNAUTHORIZED;
+                r.headers_mut()
+                    .append(WWW_AUTHENTICATE, "Negotiate".parse().expect("static"));
+                r
+            }
             _ => offers(StatusCode::UNAUTHORIZED),
         };
     };
     let scheme = auth.split(' ').next().unwrap_or_default().to_owned();
+    if let Mode::RawNegotiateOnly = mode {
+        use base64::Engine as _;
+        let data = auth.split(' ').nth(1).unwrap_or_default();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .is_ok_and(|token| token.starts_with(b"NTLMSSP\0"));
+        if !scheme.eq_ignore_ascii_case("negotiate") || !raw {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r.headers_mut()
+                .append(WWW_AUTHENTICATE, "Negotiate".parse().expect("static"));
+            return r;
+        }
+    }
     if let Mode::FixedChallenge(value) = &mode {
         let mut r = offers(StatusCode::UNAUTHORIZED);
         r.headers_mut()
