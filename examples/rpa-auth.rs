@@ -7,18 +7,22 @@
 //!
 //! `token` logs in and prints the credential on one line. `call` makes the authenticated request N times
 //! on one client and prints each response body on its own line. Secrets come only from the environment.
-//! For the UiPath `uipath` and `uipath-oauth` backends, a flag that is absent falls back to the `UIPATH_*`
-//! variable of the same meaning (`UIPATH_URL`, `UIPATH_CLIENT_ID`, …; see the README).
+//! A flag that is absent falls back to the vendor variable of the same meaning (`UIPATH_URL`,
+//! `UIPATH_CLIENT_ID`, `AA_URL`, `PYRAMID_USERNAME`, …; see the README), and a secret to the vendor's
+//! variable when its `RPA_AUTH_*` variable is unset.
 //! Exit status: 0 when every response was 2xx, 1 on failure (one `error:` line on stderr), 2 on usage errors.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rpa_auth::backend::automation_anywhere as aa;
+use rpa_auth::backend::pyramid;
 use rpa_auth::backend::uipath::{ENV_FOLDER_ID, ENV_PASSWORD, ENV_TENANT, ENV_URL, ENV_USERNAME};
+use rpa_auth::backend::uipath_ntlm::ENV_DOMAIN;
 use rpa_auth::backend::uipath_oauth::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_SCOPE};
 use rpa_auth::{
     AuthClient, AutomationAnywhereLogin, ExposeSecret, PyramidPasswordLogin, PyramidWindowsLogin,
-    SecretString, UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin,
+    UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin,
 };
 
 const USAGE: &str = "\
@@ -33,9 +37,13 @@ options:
 secrets only from the environment:
   RPA_AUTH_PASSWORD, RPA_AUTH_API_KEY, RPA_AUTH_MFA_CODE, RPA_AUTH_CLIENT_SECRET
 
-uipath and uipath-oauth read UIPATH_URL, UIPATH_USERNAME, UIPATH_PASSWORD, UIPATH_CLIENT_ID,
-UIPATH_CLIENT_SECRET, UIPATH_SCOPE (or UIPATH_AUTH_SCOPES), UIPATH_TOKEN_URL, UIPATH_TENANT,
-UIPATH_FOLDER_PATH and UIPATH_FOLDER_ID when the matching flag (or RPA_AUTH_ secret) is absent";
+when the matching flag (or RPA_AUTH_ secret) is absent, the backends read
+  uipath, uipath-oauth, uipath-ntlm: UIPATH_URL, UIPATH_USERNAME, UIPATH_PASSWORD, UIPATH_DOMAIN,
+    UIPATH_CLIENT_ID, UIPATH_CLIENT_SECRET, UIPATH_SCOPE (or UIPATH_AUTH_SCOPES), UIPATH_TOKEN_URL,
+    UIPATH_TENANT, UIPATH_FOLDER_PATH, UIPATH_FOLDER_ID
+  aa: AA_URL, AA_USERNAME, AA_DOMAIN, AA_API_KEY, AA_PASSWORD, AA_MFA_CODE, AA_MULTIPLE_LOGIN,
+    AA_API_VERSION
+  pyramid, pyramid-windows: PYRAMID_URL, PYRAMID_USERNAME, PYRAMID_PASSWORD, PYRAMID_DOMAIN, PYRAMID_API";
 
 /// Why the program stops early: a usage error (exit 2) or a failure (exit 1).
 enum Stop {
@@ -156,19 +164,16 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<(Options, Command), S
     Ok((options, command))
 }
 
-fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, Stop> {
-    value
-        .as_deref()
-        .ok_or_else(|| Stop::Usage(format!("{flag} is required for this backend")))
-}
-
-/// A UiPath setting: the flag (or `RPA_AUTH_` secret) when given, else the `UIPATH_*` variable `name`.
-fn uipath_setting(options: &Options, name: &str) -> Option<String> {
+/// A setting: the flag (or `RPA_AUTH_` secret) when given, else the vendor variable `name`.
+fn setting(options: &Options, name: &str) -> Option<String> {
     let secret = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
     let given = match name {
-        ENV_URL => options.url.clone(),
-        ENV_USERNAME => options.user.clone(),
-        ENV_PASSWORD => secret("RPA_AUTH_PASSWORD"),
+        ENV_URL | aa::ENV_URL | pyramid::ENV_URL => options.url.clone(),
+        ENV_USERNAME | aa::ENV_USERNAME | pyramid::ENV_USERNAME => options.user.clone(),
+        ENV_DOMAIN | aa::ENV_DOMAIN | pyramid::ENV_DOMAIN => options.domain.clone(),
+        ENV_PASSWORD | aa::ENV_PASSWORD | pyramid::ENV_PASSWORD => secret("RPA_AUTH_PASSWORD"),
+        aa::ENV_API_KEY => secret("RPA_AUTH_API_KEY"),
+        aa::ENV_MFA_CODE => secret("RPA_AUTH_MFA_CODE"),
         ENV_CLIENT_ID => options.client_id.clone(),
         ENV_CLIENT_SECRET => secret("RPA_AUTH_CLIENT_SECRET"),
         ENV_SCOPE => options.scope.clone(),
@@ -179,129 +184,105 @@ fn uipath_setting(options: &Options, name: &str) -> Option<String> {
     given.or_else(|| std::env::var(name).ok())
 }
 
-/// A usage error saying `how` unless the UiPath setting `name` is given.
-fn need(options: &Options, name: &str, how: &str) -> Result<(), Stop> {
-    match uipath_setting(options, name) {
-        Some(value) if !value.trim().is_empty() => Ok(()),
-        _ => Err(Stop::Usage(how.to_owned())),
+/// A usage error saying `how` unless one of the settings `names` is given.
+fn need(options: &Options, names: &[&str], how: &str) -> Result<(), Stop> {
+    let given = |name: &&str| setting(options, name).is_some_and(|value| !value.trim().is_empty());
+    if names.iter().any(given) {
+        Ok(())
+    } else {
+        Err(Stop::Usage(how.to_owned()))
     }
 }
 
-fn secret_from_env(name: &str) -> Result<SecretString, Stop> {
-    optional_secret_from_env(name).ok_or_else(|| Stop::Usage(format!("{name} is not set")))
-}
-
-fn optional_secret_from_env(name: &str) -> Option<SecretString> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Some(SecretString::from(value)),
-        _ => None,
-    }
+/// The usage errors shared by the backends that log in with a user name and password.
+fn need_user_and_password(
+    options: &Options,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> Result<(), Stop> {
+    need(
+        options,
+        &[url],
+        &format!("--url (or {url}) is required for this backend"),
+    )?;
+    need(
+        options,
+        &[user],
+        &format!("--user (or {user}) is required for this backend"),
+    )?;
+    need(
+        options,
+        &[password],
+        &format!("RPA_AUTH_PASSWORD is not set (nor {password})"),
+    )
 }
 
 /// The authenticated client for the chosen backend.
 fn build_client(options: &Options) -> Result<AuthClient, Stop> {
     let backend = options.backend.as_deref().unwrap_or("uipath");
-    let url = || required(&options.url, "--url");
-    let setting = |name: &str| uipath_setting(options, name);
+    let setting = |name: &str| setting(options, name);
     let client = match backend {
         "uipath" => {
-            need(
-                options,
-                ENV_URL,
-                "--url (or UIPATH_URL) is required for this backend",
-            )?;
-            need(
-                options,
-                ENV_USERNAME,
-                "--user (or UIPATH_USERNAME) is required for this backend",
-            )?;
-            need(
-                options,
-                ENV_PASSWORD,
-                "RPA_AUTH_PASSWORD is not set (nor UIPATH_PASSWORD)",
-            )?;
+            need_user_and_password(options, ENV_URL, ENV_USERNAME, ENV_PASSWORD)?;
             AuthClient::builder(UiPathBearerLogin::from_env_with(setting)?)
         }
-        "pyramid" => {
-            let mut login = PyramidPasswordLogin::new(
-                url()?,
-                required(&options.user, "--user")?,
-                secret_from_env("RPA_AUTH_PASSWORD")?,
-            )?;
-            if let Some(domain) = &options.domain {
-                login = login.domain(domain);
-            }
-            AuthClient::builder(login)
-        }
         "uipath-ntlm" => {
-            let mut login = UiPathNtlmLogin::new(
-                url()?,
-                required(&options.user, "--user")?,
-                secret_from_env("RPA_AUTH_PASSWORD")?,
+            need_user_and_password(options, ENV_URL, ENV_USERNAME, ENV_PASSWORD)?;
+            AuthClient::builder(UiPathNtlmLogin::from_env_with(setting)?)
+        }
+        "pyramid" => {
+            need_user_and_password(
+                options,
+                pyramid::ENV_URL,
+                pyramid::ENV_USERNAME,
+                pyramid::ENV_PASSWORD,
             )?;
-            if let Some(domain) = &options.domain {
-                login = login.domain(domain);
-            }
-            if let Some(tenant) = &options.tenant {
-                login = login.tenant_header(tenant)?;
-            }
-            if let Some(folder) = options.folder_id {
-                login = login.folder_id(folder);
-            }
-            AuthClient::builder(login)
+            AuthClient::builder(PyramidPasswordLogin::from_env_with(setting)?)
         }
         "pyramid-windows" => {
-            let mut login = PyramidWindowsLogin::new(
-                url()?,
-                required(&options.user, "--user")?,
-                secret_from_env("RPA_AUTH_PASSWORD")?,
+            need_user_and_password(
+                options,
+                pyramid::ENV_URL,
+                pyramid::ENV_USERNAME,
+                pyramid::ENV_PASSWORD,
             )?;
-            if let Some(domain) = &options.domain {
-                login = login.domain(domain);
-            }
-            AuthClient::builder(login)
+            AuthClient::builder(PyramidWindowsLogin::from_env_with(setting)?)
         }
         "aa" => {
-            // `--domain corp --user jdoe` is the directory user `corp\jdoe`.
-            let user = required(&options.user, "--user")?;
-            let user = match &options.domain {
-                Some(domain) => format!("{domain}\\{user}"),
-                None => user.to_owned(),
-            };
-            // The API key wins when both are set: its tokens do not end the user's other sessions.
-            let login = match optional_secret_from_env("RPA_AUTH_API_KEY") {
-                Some(key) => AutomationAnywhereLogin::with_api_key(url()?, user, key)?,
-                None => match optional_secret_from_env("RPA_AUTH_PASSWORD") {
-                    Some(password) => {
-                        AutomationAnywhereLogin::with_password(url()?, user, password)?
-                    }
-                    None => {
-                        return Err(Stop::Usage(
-                            "RPA_AUTH_API_KEY or RPA_AUTH_PASSWORD is not set".into(),
-                        ));
-                    }
-                },
-            };
-            let login = match optional_secret_from_env("RPA_AUTH_MFA_CODE") {
-                Some(code) => login.mfa_code(code)?,
-                None => login,
-            };
-            AuthClient::builder(login)
+            // `--domain corp --user jdoe` is the directory user `corp\jdoe`. The API key wins when both
+            // secrets are set: its tokens do not end the user's other sessions.
+            need(
+                options,
+                &[aa::ENV_URL],
+                "--url (or AA_URL) is required for this backend",
+            )?;
+            need(
+                options,
+                &[aa::ENV_USERNAME],
+                "--user (or AA_USERNAME) is required for this backend",
+            )?;
+            need(
+                options,
+                &[aa::ENV_API_KEY, aa::ENV_PASSWORD],
+                "RPA_AUTH_API_KEY or RPA_AUTH_PASSWORD is not set (nor AA_API_KEY or AA_PASSWORD)",
+            )?;
+            AuthClient::builder(AutomationAnywhereLogin::from_env_with(setting)?)
         }
         "uipath-oauth" => {
             need(
                 options,
-                ENV_URL,
+                &[ENV_URL],
                 "--url (or UIPATH_URL) is required for this backend",
             )?;
             need(
                 options,
-                ENV_CLIENT_ID,
+                &[ENV_CLIENT_ID],
                 "--client-id (or UIPATH_CLIENT_ID) is required for this backend",
             )?;
             need(
                 options,
-                ENV_CLIENT_SECRET,
+                &[ENV_CLIENT_SECRET],
                 "RPA_AUTH_CLIENT_SECRET is not set (nor UIPATH_CLIENT_SECRET)",
             )?;
             AuthClient::builder(UiPathClientCredentialsLogin::from_env_with(setting)?)

@@ -83,6 +83,48 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// A secret that may be unset; unset or empty is `None`. Taken as it is; never quoted.
+    pub(crate) fn optional_secret(&self, name: &str) -> Result<Option<SecretString>> {
+        Ok(self
+            .raw(name)?
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from))
+    }
+
+    /// An optional yes/no: `true`/`false`/`1`/`0` (any case); unset or blank is `None`.
+    pub(crate) fn flag(&self, name: &str) -> Result<Option<bool>> {
+        match self.optional(name)? {
+            None => Ok(None),
+            Some(text) => match text.to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(Some(true)),
+                "false" | "0" => Ok(Some(false)),
+                _ => Err(self.malformed(name, &format!("is not true, false, 1 or 0: `{text}`"))),
+            },
+        }
+    }
+
+    /// A Windows account name that must be set: `DOMAIN\user`, `user@domain` or a plain `user`.
+    /// Not quoted in errors (a password pasted into the wrong variable should not reach a log).
+    pub(crate) fn windows_user(&self, name: &str) -> Result<String> {
+        let user = self.required(name)?;
+        let well_formed = match user.split_once('\\') {
+            Some((domain, account)) => {
+                !domain.is_empty() && !account.is_empty() && !account.contains('\\')
+            }
+            None => match user.split_once('@') {
+                Some((account, domain)) => !account.is_empty() && !domain.is_empty(),
+                None => true,
+            },
+        };
+        if !well_formed || user.chars().any(char::is_control) {
+            return Err(self.malformed(
+                name,
+                "is not a Windows user name (DOMAIN\\user, user@domain or a plain user name)",
+            ));
+        }
+        Ok(user)
+    }
+
     /// An optional value parsed as `T`; `what` says what it should be, e.g. "is not a whole number".
     /// The value is quoted in the error, so use this for non-secrets only.
     pub(crate) fn parsed<T: FromStr>(&self, name: &str, what: &str) -> Result<Option<T>> {
@@ -188,6 +230,56 @@ mod tests {
         );
         let error = env.parsed::<i64>("SET", "is not a number").unwrap_err();
         assert!(message(error).contains("SET is not a number: `value`"));
+    }
+
+    #[test]
+    fn optional_secrets_and_flags() {
+        let env = Env::new("t", &lookup);
+        let secret = env.optional_secret("SECRET").unwrap().unwrap();
+        assert_eq!(secret.expose_secret(), " s3cret ");
+        assert!(env.optional_secret("EMPTY_SECRET").unwrap().is_none());
+        assert!(env.optional_secret("UNSET").unwrap().is_none());
+        let flags = |name: &str| -> Option<OsString> {
+            match name {
+                "YES" => Some(" TRUE ".into()),
+                "ONE" => Some("1".into()),
+                "NO" => Some("false".into()),
+                "ZERO" => Some("0".into()),
+                "MAYBE" => Some("maybe".into()),
+                _ => None,
+            }
+        };
+        let env = Env::new("t", &flags);
+        assert_eq!(env.flag("YES").unwrap(), Some(true));
+        assert_eq!(env.flag("ONE").unwrap(), Some(true));
+        assert_eq!(env.flag("NO").unwrap(), Some(false));
+        assert_eq!(env.flag("ZERO").unwrap(), Some(false));
+        assert_eq!(env.flag("UNSET").unwrap(), None);
+        assert!(message(env.flag("MAYBE").unwrap_err()).contains("MAYBE is not true, false"));
+    }
+
+    #[test]
+    fn windows_user_names_are_checked() {
+        for good in [r"CORP\alice", "alice@corp.example", "alice"] {
+            let lookup = move |_: &str| Some(OsString::from(good));
+            assert_eq!(Env::new("t", &lookup).windows_user("U").unwrap(), good);
+        }
+        for bad in [
+            r"CORP\",
+            r"\alice",
+            r"A\B\c",
+            "@corp",
+            "alice@",
+            "al\u{7}ice",
+        ] {
+            let lookup = move |_: &str| Some(OsString::from(bad));
+            let text = message(Env::new("t", &lookup).windows_user("U").unwrap_err());
+            assert!(
+                text.contains("U is not a Windows user name"),
+                "{bad}: {text}"
+            );
+            assert!(!text.contains(bad), "{text}");
+        }
     }
 
     #[cfg(unix)]

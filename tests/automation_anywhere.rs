@@ -1,12 +1,15 @@
 //! The Automation Anywhere backend against the Control Room emulator, in real time with short token
 //! lifetimes (the emulator listens on a real socket).
 
+mod support;
+
 use std::time::Duration;
 
 use rpa_auth::backend::automation_anywhere::{ApiVersion, AutomationAnywhereLogin};
 use rpa_auth::emulator::Fault;
 use rpa_auth::emulator::automation_anywhere::{AutomationAnywhereEmulator, LockoutAction};
 use rpa_auth::{AuthClient, Error, ExposeSecret, RejectReason, SecretString};
+use support::env_vars::{config_message, vars, with};
 
 const PASSWORD: &str = "p@ss-W0rd!";
 const API_KEY: &str = "Zx8PqR2kLm9Vt4Yb7Nc1Wd6Hf3Gj5Ks0Ae2Bu8Io";
@@ -531,6 +534,168 @@ async fn busy_login_is_retried_by_the_client() {
     let client = AuthClient::new(api_key(&cr)).unwrap();
     assert_eq!(client.get(CALL).send().await.unwrap().status(), 200);
     assert_eq!(cr.logins(), 1);
+}
+
+const AA_ENV: &[(&str, &str)] = &[
+    ("AA_URL", "https://cr.example.com/"),
+    ("AA_USERNAME", "adsvc"),
+    ("AA_DOMAIN", "corp"),
+    ("AA_PASSWORD", PASSWORD),
+    ("AA_MFA_CODE", "246810"),
+    ("AA_MULTIPLE_LOGIN", "true"),
+    ("AA_API_VERSION", "v1"),
+];
+
+/// Values no error may quote: the secrets, and a URL's password.
+const AA_SECRETS: &[&str] = &[PASSWORD, API_KEY, "246810", "12x", "url-Pa55"];
+
+#[test]
+fn from_env_reads_every_aa_variable() {
+    let login = AutomationAnywhereLogin::from_env_with(vars(AA_ENV)).unwrap();
+    let debug = format!("{login:?}");
+    assert!(debug.contains(r#"username: "corp\\adsvc""#), "{debug}");
+    assert!(debug.contains(r#"method: "password""#), "{debug}");
+    assert!(debug.contains("mfa_code: Some"), "{debug}");
+    assert!(debug.contains("multiple_login: Some(true)"), "{debug}");
+    assert!(
+        !debug.contains(PASSWORD) && !debug.contains("246810"),
+        "{debug}"
+    );
+    assert_eq!(login.api_version_in_use(), Some(ApiVersion::V1));
+
+    // The API key wins when both are set, as in the CLI.
+    let pairs = with(AA_ENV, "AA_API_KEY", Some(API_KEY));
+    let login = AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap();
+    assert!(format!("{login:?}").contains(r#"method: "api key""#));
+
+    for (value, expected) in [
+        ("0", "Some(false)"),
+        ("FALSE", "Some(false)"),
+        ("1", "Some(true)"),
+    ] {
+        let pairs = with(AA_ENV, "AA_MULTIPLE_LOGIN", Some(value));
+        let login = AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap();
+        assert!(
+            format!("{login:?}").contains(&format!("multiple_login: {expected}")),
+            "{value}"
+        );
+    }
+    for (value, expected) in [("V2", Some(ApiVersion::V2)), ("auto", None)] {
+        let pairs = with(AA_ENV, "AA_API_VERSION", Some(value));
+        let login = AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap();
+        assert_eq!(login.api_version_in_use(), expected, "{value}");
+    }
+}
+
+#[test]
+fn from_env_names_the_missing_aa_variable() {
+    for name in ["AA_URL", "AA_USERNAME"] {
+        let error =
+            AutomationAnywhereLogin::from_env_with(vars(&with(AA_ENV, name, None))).unwrap_err();
+        assert_eq!(error.backend(), "aa");
+        let message = config_message(error, AA_SECRETS);
+        assert!(
+            message.contains(name) && message.contains("not set"),
+            "{message}"
+        );
+    }
+    // Neither secret: the error names both.
+    for password in [None, Some("")] {
+        let pairs = with(AA_ENV, "AA_PASSWORD", password);
+        let error = AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap_err();
+        let message = config_message(error, AA_SECRETS);
+        assert!(
+            message.contains("AA_API_KEY") && message.contains("AA_PASSWORD"),
+            "{message}"
+        );
+    }
+    // Optional ones may be absent.
+    let minimal = [
+        ("AA_URL", "https://cr.example.com/"),
+        ("AA_USERNAME", "bot"),
+        ("AA_API_KEY", API_KEY),
+    ];
+    let login = AutomationAnywhereLogin::from_env_with(vars(&minimal)).unwrap();
+    assert_eq!(login.api_version_in_use(), None);
+    assert!(format!("{login:?}").contains("multiple_login: None"));
+}
+
+#[test]
+fn from_env_names_the_malformed_aa_variable() {
+    for (name, value) in [
+        ("AA_URL", "cr.example.com"),
+        ("AA_URL", "https://jdoe:url-Pa55@cr.example.com/"),
+        ("AA_URL", "https://cr.example.com/?key=url-Pa55"),
+        ("AA_USERNAME", "   "),
+        ("AA_API_KEY", "   "),
+        ("AA_MFA_CODE", "12x"),
+        ("AA_MULTIPLE_LOGIN", "yes"),
+        ("AA_API_VERSION", "v3"),
+    ] {
+        let error = AutomationAnywhereLogin::from_env_with(vars(&with(AA_ENV, name, Some(value))))
+            .unwrap_err();
+        let message = config_message(error, AA_SECRETS);
+        assert!(message.contains(name), "{name}={value}: {message}");
+    }
+    // A domain twice: in AA_USERNAME and in AA_DOMAIN.
+    let pairs = with(AA_ENV, "AA_USERNAME", Some(r"corp\adsvc"));
+    let error = AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap_err();
+    let message = config_message(error, AA_SECRETS);
+    assert!(
+        message.contains("AA_DOMAIN") && message.contains("AA_USERNAME"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn from_env_logs_in_against_the_control_room() {
+    let cr = control_room().await;
+    let url = cr.url().to_string();
+
+    // A directory user with a password and multipleLogin: two sessions side by side.
+    let pairs = [
+        ("AA_URL", url.as_str()),
+        ("AA_USERNAME", "adsvc"),
+        ("AA_DOMAIN", "corp"),
+        ("AA_PASSWORD", PASSWORD),
+        ("AA_MULTIPLE_LOGIN", "true"),
+    ];
+    let first =
+        AuthClient::new(AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
+    let second =
+        AuthClient::new(AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
+    let token = token_of(&first).await;
+    assert_eq!(second.get(CALL).send().await.unwrap().status(), 200);
+    assert_eq!(
+        raw_call(&cr, &[("x-authorization", &token)]).await.status(),
+        200
+    );
+
+    // The API key wins over a wrong password.
+    let pairs = [
+        ("AA_URL", url.as_str()),
+        ("AA_USERNAME", "bot"),
+        ("AA_API_KEY", API_KEY),
+        ("AA_PASSWORD", "not-the-password"),
+    ];
+    let client =
+        AuthClient::new(AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
+    assert_eq!(client.get(CALL).send().await.unwrap().status(), 200);
+
+    // A multi-factor code.
+    let code = MFA_CODE.to_string();
+    let pairs = [
+        ("AA_URL", url.as_str()),
+        ("AA_USERNAME", "secure"),
+        ("AA_PASSWORD", PASSWORD),
+        ("AA_MFA_CODE", code.as_str()),
+        ("AA_API_VERSION", "v2"),
+    ];
+    let client =
+        AuthClient::new(AutomationAnywhereLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
+    assert_eq!(client.get(CALL).send().await.unwrap().status(), 200);
+    assert_eq!((cr.logins(), cr.failed_logins()), (4, 0));
+    assert_eq!(cr.unexpected_requests(), 0);
 }
 
 #[tokio::test]

@@ -48,6 +48,20 @@ const READ_FROM_ENV: &[&str] = &[
     "UIPATH_TENANT",
     "UIPATH_FOLDER_PATH",
     "UIPATH_FOLDER_ID",
+    "UIPATH_DOMAIN",
+    "AA_URL",
+    "AA_USERNAME",
+    "AA_DOMAIN",
+    "AA_API_KEY",
+    "AA_PASSWORD",
+    "AA_MFA_CODE",
+    "AA_MULTIPLE_LOGIN",
+    "AA_API_VERSION",
+    "PYRAMID_URL",
+    "PYRAMID_USERNAME",
+    "PYRAMID_PASSWORD",
+    "PYRAMID_DOMAIN",
+    "PYRAMID_API",
 ];
 
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -565,6 +579,113 @@ async fn uipath_oauth_usage_and_login_errors() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!stderr.contains("wrong-secret"));
+}
+
+#[tokio::test]
+async fn aa_falls_back_to_aa_variables() {
+    let emulator = control_room().await;
+    let url = emulator.url().to_string();
+    // Everything from the AA_ variables: a directory user, password and multipleLogin, forced v2.
+    let output = run(
+        &["--backend", "aa", "call", "GET", "v1/devices/list"],
+        &[
+            ("AA_URL", &url),
+            ("AA_USERNAME", "adsvc"),
+            ("AA_DOMAIN", "corp"),
+            ("AA_PASSWORD", PASSWORD),
+            ("AA_MULTIPLE_LOGIN", "1"),
+            ("AA_API_VERSION", "v2"),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!((emulator.logins(), emulator.calls()), (1, 1));
+
+    // A flag and an RPA_AUTH_ secret win over the AA_ variable; the API key wins over the password.
+    let output = run(
+        &["--backend", "aa", "--user", "jdoe", "token"],
+        &[
+            ("AA_URL", &url),
+            ("AA_USERNAME", "nobody"),
+            ("AA_PASSWORD", "not-the-password"),
+            ("RPA_AUTH_API_KEY", AA_KEY),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!((emulator.logins(), emulator.failed_logins()), (2, 0));
+
+    // A malformed variable is a usage error naming it, without its value.
+    let output = run(
+        &["--backend", "aa", "token"],
+        &[
+            ("AA_URL", &url),
+            ("AA_USERNAME", "secure"),
+            ("AA_PASSWORD", PASSWORD),
+            ("AA_MFA_CODE", "4242x"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("AA_MFA_CODE"), "{stderr}");
+    assert!(
+        !stderr.contains("4242x") && !stderr.contains(PASSWORD),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn pyramid_falls_back_to_pyramid_variables() {
+    let emulator = rpa_auth::emulator::pyramid::PyramidEmulator::builder()
+        .user("analyst", PASSWORD)
+        .windows_user("CORP", "analyst", PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let env = [
+        ("PYRAMID_URL", url.as_str()),
+        ("PYRAMID_USERNAME", "analyst"),
+        ("PYRAMID_PASSWORD", PASSWORD),
+        ("PYRAMID_API", "3"),
+    ];
+    let output = run(
+        &["--backend", "pyramid", "call", "POST", "API3/access/getMe"],
+        &env,
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let body: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(body["data"]["userName"], "analyst");
+
+    // Windows SSO with the domain from PYRAMID_DOMAIN.
+    let mut windows = env.to_vec();
+    windows.push(("PYRAMID_DOMAIN", "CORP"));
+    let output = run(
+        &[
+            "--backend",
+            "pyramid-windows",
+            "call",
+            "POST",
+            "API3/access/getMe",
+        ],
+        &windows,
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let body: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(body["data"]["userName"], r"CORP\analyst");
+    assert_eq!(emulator.handshakes(), 1);
+
+    // Nothing set: the usage error names the flag and the variable.
+    let output = run(&["--backend", "pyramid", "token"], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("--url (or PYRAMID_URL) is required"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[tokio::test]

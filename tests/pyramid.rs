@@ -1,5 +1,7 @@
 //! Pyramid Analytics password login against the built-in emulator.
 
+mod support;
+
 use std::time::Duration;
 
 use rpa_auth::backend::pyramid::{PyramidApi, PyramidPasswordLogin, PyramidPlacement};
@@ -7,6 +9,7 @@ use rpa_auth::emulator::Fault;
 use rpa_auth::emulator::pyramid::{BadLoginReply, PyramidEmulator, TokenReply};
 use rpa_auth::{AuthClient, Error, ExposeSecret, Placement, RejectReason, SecretString};
 use serde_json::json;
+use support::env_vars::{config_message, vars, with};
 
 const PASSWORD: &str = "Pyr4mid-pass";
 
@@ -260,4 +263,100 @@ async fn a_body_that_is_not_a_json_object_is_refused_before_sending() {
     assert!(matches!(error, Error::Request { .. }), "{error:?}");
     assert!(error.to_string().contains("not a JSON object"));
     assert_eq!(emulator.calls(), 0);
+}
+
+const PYRAMID_ENV: &[(&str, &str)] = &[
+    ("PYRAMID_URL", "https://pyramid.example.com/"),
+    ("PYRAMID_USERNAME", "analyst"),
+    ("PYRAMID_PASSWORD", PASSWORD),
+    ("PYRAMID_DOMAIN", "embedded"),
+    ("PYRAMID_API", "API3"),
+];
+
+/// Values no error may quote: the password, and a URL's password.
+const PYRAMID_SECRETS: &[&str] = &[PASSWORD, "url-Pa55"];
+
+#[test]
+fn password_login_from_env_reads_every_variable() {
+    let login = PyramidPasswordLogin::from_env_with(vars(PYRAMID_ENV)).unwrap();
+    let debug = format!("{login:?}");
+    assert!(debug.contains(r#"username: "analyst""#), "{debug}");
+    assert!(debug.contains(r#"domain: Some("embedded")"#), "{debug}");
+    assert!(debug.contains("api: Api3"), "{debug}");
+    assert!(!debug.contains(PASSWORD), "{debug}");
+    for (value, api) in [("2", "Api2"), ("3", "Api3"), ("api2", "Api2")] {
+        let pairs = with(PYRAMID_ENV, "PYRAMID_API", Some(value));
+        let login = PyramidPasswordLogin::from_env_with(vars(&pairs)).unwrap();
+        assert!(
+            format!("{login:?}").contains(&format!("api: {api}")),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn password_login_from_env_names_the_missing_variable() {
+    for name in ["PYRAMID_URL", "PYRAMID_USERNAME", "PYRAMID_PASSWORD"] {
+        let error =
+            PyramidPasswordLogin::from_env_with(vars(&with(PYRAMID_ENV, name, None))).unwrap_err();
+        assert_eq!(error.backend(), "pyramid");
+        let message = config_message(error, PYRAMID_SECRETS);
+        assert!(
+            message.contains(name) && message.contains("not set"),
+            "{message}"
+        );
+    }
+    // Optional ones may be absent: API2 and no domain.
+    let pairs = with(
+        &with(PYRAMID_ENV, "PYRAMID_DOMAIN", None),
+        "PYRAMID_API",
+        None,
+    );
+    let login = PyramidPasswordLogin::from_env_with(vars(&pairs)).unwrap();
+    let debug = format!("{login:?}");
+    assert!(
+        debug.contains("domain: None") && debug.contains("api: Api2"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn password_login_from_env_names_the_malformed_variable() {
+    for (name, value) in [
+        ("PYRAMID_URL", "pyramid.example.com"),
+        (
+            "PYRAMID_URL",
+            "https://analyst:url-Pa55@pyramid.example.com/",
+        ),
+        ("PYRAMID_USERNAME", " "),
+        ("PYRAMID_PASSWORD", ""),
+        ("PYRAMID_API", "4"),
+        ("PYRAMID_API", "API"),
+    ] {
+        let error =
+            PyramidPasswordLogin::from_env_with(vars(&with(PYRAMID_ENV, name, Some(value))))
+                .unwrap_err();
+        let message = config_message(error, PYRAMID_SECRETS);
+        assert!(message.contains(name), "{name}={value}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn password_login_from_env_logs_in() {
+    let emulator = pyramid().await;
+    let url = emulator.url().to_string();
+    for (api, me) in [("2", "API2/access/getMe"), ("3", "API3/access/getMe")] {
+        let pairs = [
+            ("PYRAMID_URL", url.as_str()),
+            ("PYRAMID_USERNAME", "analyst"),
+            ("PYRAMID_PASSWORD", PASSWORD),
+            ("PYRAMID_API", api),
+        ];
+        let login = PyramidPasswordLogin::from_env_with(vars(&pairs)).unwrap();
+        let client = AuthClient::new(login).unwrap();
+        let me = json(client.post(me).json(&json!({})).send().await.unwrap()).await;
+        assert_eq!(me["data"]["userName"], "analyst", "API{api}");
+    }
+    assert_eq!((emulator.logins(), emulator.failed_logins()), (2, 0));
+    assert_eq!(emulator.unexpected_requests(), 0);
 }

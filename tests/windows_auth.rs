@@ -12,6 +12,7 @@ use rpa_auth::ntlm::Scheme;
 use rpa_auth::{
     AuthClient, Error, ExposeSecret, Placement, RejectReason, SecretString, UiPathNtlmLogin,
 };
+use support::env_vars::{config_message, vars, with};
 use support::ntlm_server::{self, Mode};
 
 const PASSWORD: &str = "Dom4in-Pass!";
@@ -316,6 +317,158 @@ async fn pyramid_windows_wrong_password_and_401_relogin() {
         2,
         "a fresh Windows login after the 401"
     );
+}
+
+const NTLM_ENV: &[(&str, &str)] = &[
+    ("UIPATH_URL", "https://orch.corp.example/"),
+    ("UIPATH_USERNAME", "robot"),
+    ("UIPATH_PASSWORD", PASSWORD),
+    ("UIPATH_DOMAIN", "CORP"),
+];
+
+const PYRAMID_WINDOWS_ENV: &[(&str, &str)] = &[
+    ("PYRAMID_URL", "https://pyramid.corp.example/"),
+    ("PYRAMID_USERNAME", "analyst"),
+    ("PYRAMID_PASSWORD", PASSWORD),
+    ("PYRAMID_DOMAIN", "CORP"),
+    ("PYRAMID_API", "3"),
+];
+
+/// Values no error may quote: the password, and a URL's password.
+const WINDOWS_SECRETS: &[&str] = &[PASSWORD, "url-Pa55"];
+
+#[test]
+fn windows_logins_from_env_read_user_and_domain() {
+    let debug = |pairs: &[(String, String)]| {
+        format!("{:?}", UiPathNtlmLogin::from_env_with(vars(pairs)).unwrap())
+    };
+    let no_domain = with(NTLM_ENV, "UIPATH_DOMAIN", None);
+    for (pairs, user, domain) in [
+        (
+            with(NTLM_ENV, "UIPATH_DOMAIN", Some("CORP")),
+            "robot",
+            "CORP",
+        ),
+        (
+            with(&no_domain, "UIPATH_USERNAME", Some(r"CORP\robot")),
+            "robot",
+            "CORP",
+        ),
+        (
+            with(&no_domain, "UIPATH_USERNAME", Some("robot@corp.example")),
+            "robot@corp.example",
+            "",
+        ),
+        // UIPATH_DOMAIN replaces a domain in the user name.
+        (
+            with(NTLM_ENV, "UIPATH_USERNAME", Some(r"OLD\robot")),
+            "robot",
+            "CORP",
+        ),
+    ] {
+        let text = debug(&pairs);
+        assert!(
+            text.contains(&format!(r#"user: "{user}", domain: "{domain}""#)),
+            "{text}"
+        );
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+
+    let login = PyramidWindowsLogin::from_env_with(vars(PYRAMID_WINDOWS_ENV)).unwrap();
+    let text = format!("{login:?}");
+    assert!(
+        text.contains(r#"user: "analyst", domain: "CORP""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("api: Api3") && !text.contains(PASSWORD),
+        "{text}"
+    );
+    let pairs = with(PYRAMID_WINDOWS_ENV, "PYRAMID_API", None);
+    let login = PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap();
+    assert!(format!("{login:?}").contains("api: Api2"));
+}
+
+#[test]
+fn windows_logins_from_env_name_the_missing_variable() {
+    for name in ["UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD"] {
+        let error = UiPathNtlmLogin::from_env_with(vars(&with(NTLM_ENV, name, None))).unwrap_err();
+        assert_eq!(error.backend(), "uipath-ntlm");
+        let message = config_message(error, WINDOWS_SECRETS);
+        assert!(
+            message.contains(name) && message.contains("not set"),
+            "{message}"
+        );
+    }
+    for name in ["PYRAMID_URL", "PYRAMID_USERNAME", "PYRAMID_PASSWORD"] {
+        let error =
+            PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, None)))
+                .unwrap_err();
+        assert_eq!(error.backend(), "pyramid");
+        let message = config_message(error, WINDOWS_SECRETS);
+        assert!(
+            message.contains(name) && message.contains("not set"),
+            "{message}"
+        );
+    }
+    // The domain is optional.
+    UiPathNtlmLogin::from_env_with(vars(&with(NTLM_ENV, "UIPATH_DOMAIN", None))).unwrap();
+    PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, "PYRAMID_DOMAIN", None)))
+        .unwrap();
+}
+
+#[test]
+fn windows_logins_from_env_name_the_malformed_variable() {
+    let url_with_password = "https://robot:url-Pa55@orch.corp.example/";
+    for (name, value) in [
+        ("UIPATH_URL", "orch.corp.example"),
+        ("UIPATH_URL", url_with_password),
+        ("UIPATH_USERNAME", r"CORP\"),
+        ("UIPATH_USERNAME", "@corp.example"),
+        ("UIPATH_PASSWORD", ""),
+    ] {
+        let error =
+            UiPathNtlmLogin::from_env_with(vars(&with(NTLM_ENV, name, Some(value)))).unwrap_err();
+        let message = config_message(error, WINDOWS_SECRETS);
+        assert!(message.contains(name), "{name}={value}: {message}");
+    }
+    for (name, value) in [
+        ("PYRAMID_URL", url_with_password),
+        ("PYRAMID_USERNAME", r"\analyst"),
+        ("PYRAMID_PASSWORD", ""),
+        ("PYRAMID_API", "API4"),
+    ] {
+        let error =
+            PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, Some(value))))
+                .unwrap_err();
+        let message = config_message(error, WINDOWS_SECRETS);
+        assert!(message.contains(name), "{name}={value}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn windows_logins_from_env_log_in() {
+    let emulator = orchestrator().start().await.unwrap();
+    let url = emulator.url().to_string();
+    let pairs = with(NTLM_ENV, "UIPATH_URL", Some(&url));
+    let client = AuthClient::new(UiPathNtlmLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
+    assert_eq!(current_user(&client).await, r"CORP\robot");
+    assert_eq!(emulator.unexpected_requests(), 0);
+
+    let emulator = PyramidEmulator::builder()
+        .windows_user("CORP", "analyst", PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let pairs = with(PYRAMID_WINDOWS_ENV, "PYRAMID_URL", Some(&url));
+    let client =
+        AuthClient::new(PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
+    let response = client.post("API3/access/getMe").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["data"]["userName"], r"CORP\analyst");
+    assert_eq!(emulator.handshakes(), 1);
 }
 
 #[tokio::test]

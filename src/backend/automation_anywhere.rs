@@ -27,6 +27,7 @@ use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
 use crate::credential::{Credential, Placement};
+use crate::env::{self, Env};
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
 use crate::{jwt, origin};
@@ -54,6 +55,23 @@ pub const ERROR_TOKEN_MISSING: &str = "UM1117";
 /// How long a token lives when it is not a JWT with `iat` and `exp`: 20 minutes, the Control Room
 /// default.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
+
+/// Environment variable: the Control Room URL.
+pub const ENV_URL: &str = "AA_URL";
+/// Environment variable: the user name (`domain\user` for directory users, or see [`ENV_DOMAIN`]).
+pub const ENV_USERNAME: &str = "AA_USERNAME";
+/// Environment variable: the directory domain, prefixed to the user name as `domain\user`.
+pub const ENV_DOMAIN: &str = "AA_DOMAIN";
+/// Environment variable: the API key; wins over [`ENV_PASSWORD`] when both are set.
+pub const ENV_API_KEY: &str = "AA_API_KEY";
+/// Environment variable: the password, used when [`ENV_API_KEY`] is unset.
+pub const ENV_PASSWORD: &str = "AA_PASSWORD";
+/// Environment variable: the multi-factor (TOTP) code.
+pub const ENV_MFA_CODE: &str = "AA_MFA_CODE";
+/// Environment variable: `multipleLogin`, `true`/`false`/`1`/`0`.
+pub const ENV_MULTIPLE_LOGIN: &str = "AA_MULTIPLE_LOGIN";
+/// Environment variable: the login endpoint version, `v1`, `v2` or `auto`.
+pub const ENV_API_VERSION: &str = "AA_API_VERSION";
 
 /// The most digits accepted in a multi-factor code.
 const MAX_MFA_DIGITS: usize = 10;
@@ -162,6 +180,91 @@ impl AutomationAnywhereLogin {
             return Err(Error::config(BACKEND, "the API key is empty"));
         }
         Self::new(base_url, username.into(), Secret::ApiKey(api_key))
+    }
+
+    /// A login configured from the process environment: `AA_URL` and `AA_USERNAME` (required),
+    /// `AA_DOMAIN` (makes the user `domain\user`), `AA_API_KEY` or `AA_PASSWORD` (one is required; the
+    /// API key wins when both are set, since its tokens do not end the user's other sessions),
+    /// `AA_MFA_CODE`, `AA_MULTIPLE_LOGIN` (`true`/`false`/`1`/`0`) and `AA_API_VERSION` (`v1`, `v2`,
+    /// `auto`). Blank optional variables count as unset.
+    ///
+    /// ```no_run
+    /// # fn run() -> rpa_auth::Result<()> {
+    /// let client = rpa_auth::AuthClient::new(rpa_auth::AutomationAnywhereLogin::from_env()?)?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting a key,
+    /// password, code or URL).
+    pub fn from_env() -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &env::process))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
+    /// test fixture) instead of the process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &|name: &str| {
+            lookup(name).map(std::ffi::OsString::from)
+        }))
+    }
+
+    fn read_env(env: &Env<'_>) -> Result<Self> {
+        let url = env.required(ENV_URL)?;
+        let mut username = env.required(ENV_USERNAME)?;
+        if let Some(domain) = env.optional(ENV_DOMAIN)? {
+            if username.contains('\\') {
+                return Err(env.malformed(
+                    ENV_DOMAIN,
+                    &format!("is set while {ENV_USERNAME} already names a domain (`domain\\user`)"),
+                ));
+            }
+            username = format!("{domain}\\{username}");
+        }
+        let mut login = match env.optional_secret(ENV_API_KEY)? {
+            Some(key) if key.expose_secret().trim().is_empty() => {
+                return Err(env.malformed(ENV_API_KEY, "is blank"));
+            }
+            Some(key) => Self::with_api_key(&url, username, key),
+            None => match env.optional_secret(ENV_PASSWORD)? {
+                Some(password) => Self::with_password(&url, username, password),
+                None => {
+                    return Err(Error::config(
+                        BACKEND,
+                        format!(
+                            "neither of the environment variables {ENV_API_KEY} and {ENV_PASSWORD} is set"
+                        ),
+                    ));
+                }
+            },
+        }
+        // The user name and the secret are known to be non-empty: what is left is the URL.
+        .map_err(|e| env.blame(ENV_URL, e))?;
+        if let Some(code) = env.optional_secret(ENV_MFA_CODE)? {
+            login = login
+                .mfa_code(code)
+                .map_err(|e| env.blame(ENV_MFA_CODE, e))?;
+        }
+        if let Some(multiple) = env.flag(ENV_MULTIPLE_LOGIN)? {
+            login = login.multiple_login(multiple);
+        }
+        if let Some(text) = env.optional(ENV_API_VERSION)? {
+            let version = match text.to_ascii_lowercase().as_str() {
+                "v1" => ApiVersion::V1,
+                "v2" => ApiVersion::V2,
+                "auto" => ApiVersion::Auto,
+                _ => {
+                    return Err(
+                        env.malformed(ENV_API_VERSION, &format!("is not v1, v2 or auto: `{text}`"))
+                    );
+                }
+            };
+            login = login.api_version(version);
+        }
+        Ok(login)
     }
 
     fn new(base_url: &str, username: String, secret: Secret) -> Result<Self> {

@@ -21,6 +21,7 @@ use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
 use crate::credential::{Credential, Placement};
+use crate::env::{self, Env};
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, get_ci};
 use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, tls_for};
@@ -51,6 +52,42 @@ pub const AUTH_COOKIE: &str = "PyramidAuth";
 /// How long a token is used before logging in again, since Pyramid does not say: 20 minutes. A token the
 /// server expires sooner is renewed on its 401.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
+
+/// Environment variable: the Pyramid server URL.
+pub const ENV_URL: &str = "PYRAMID_URL";
+/// Environment variable: the user name (for Windows login `DOMAIN\user`, `user@domain` or a plain name).
+pub const ENV_USERNAME: &str = "PYRAMID_USERNAME";
+/// Environment variable: the password.
+pub const ENV_PASSWORD: &str = "PYRAMID_PASSWORD";
+/// Environment variable: the `domain` login field for the password login; the Windows domain for the
+/// Windows login.
+pub const ENV_DOMAIN: &str = "PYRAMID_DOMAIN";
+/// Environment variable: the API generation, `2` or `3` (also `API2`, `API3`).
+pub const ENV_API: &str = "PYRAMID_API";
+
+/// The URL, user name (checked as a Windows account name when `windows`), password and API generation.
+fn read_common(env: &Env<'_>, windows: bool) -> Result<(String, String, SecretString, PyramidApi)> {
+    let url = env.required(ENV_URL)?;
+    let username = if windows {
+        env.windows_user(ENV_USERNAME)?
+    } else {
+        env.required(ENV_USERNAME)?
+    };
+    let password = env.secret(ENV_PASSWORD)?;
+    let api = match env.optional(ENV_API)? {
+        None => PyramidApi::default(),
+        Some(text) => match text.to_ascii_uppercase().as_str() {
+            "2" | "API2" => PyramidApi::Api2,
+            "3" | "API3" => PyramidApi::Api3,
+            _ => {
+                return Err(
+                    env.malformed(ENV_API, &format!("is not 2 or 3 (API2, API3): `{text}`"))
+                );
+            }
+        },
+    };
+    Ok((url, username, password, api))
+}
 
 /// Which generation of Pyramid's REST API to log in with.
 #[non_exhaustive]
@@ -137,6 +174,45 @@ impl PyramidPasswordLogin {
             placement: PyramidPlacement::default(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
         })
+    }
+
+    /// A login configured from the process environment: `PYRAMID_URL`, `PYRAMID_USERNAME` and
+    /// `PYRAMID_PASSWORD` (required), `PYRAMID_DOMAIN` (the `domain` login field) and `PYRAMID_API`
+    /// (`2` or `3`, also `API2`/`API3`). Blank optional variables count as unset.
+    ///
+    /// ```no_run
+    /// # fn run() -> rpa_auth::Result<()> {
+    /// use rpa_auth::backend::pyramid::PyramidPasswordLogin;
+    ///
+    /// let client = rpa_auth::AuthClient::new(PyramidPasswordLogin::from_env()?)?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting the password
+    /// or the URL).
+    pub fn from_env() -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &env::process))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
+    /// test fixture) instead of the process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &|name: &str| {
+            lookup(name).map(std::ffi::OsString::from)
+        }))
+    }
+
+    fn read_env(env: &Env<'_>) -> Result<Self> {
+        let (url, username, password, api) = read_common(env, false)?;
+        let mut login = Self::new(&url, username, password).map_err(|e| env.blame(ENV_URL, e))?;
+        if let Some(domain) = env.optional(ENV_DOMAIN)? {
+            login = login.domain(domain);
+        }
+        Ok(login.api(api))
     }
 
     /// The API generation. Defaults to [`PyramidApi::Api2`], which every server since 2018.5 has.
@@ -261,6 +337,46 @@ impl PyramidWindowsLogin {
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.credentials = self.credentials.domain(domain);
         self
+    }
+
+    /// A login configured from the process environment: `PYRAMID_URL`, `PYRAMID_USERNAME`
+    /// (`DOMAIN\user`, `user@domain` or a plain name) and `PYRAMID_PASSWORD` (required),
+    /// `PYRAMID_DOMAIN` (the Windows domain, replacing one given in the user name) and `PYRAMID_API`
+    /// (`2` or `3`, also `API2`/`API3`). Blank optional variables count as unset.
+    ///
+    /// ```no_run
+    /// # fn run() -> rpa_auth::Result<()> {
+    /// use rpa_auth::backend::pyramid::PyramidWindowsLogin;
+    ///
+    /// let client = rpa_auth::AuthClient::new(PyramidWindowsLogin::from_env()?)?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting the password
+    /// or the URL).
+    pub fn from_env() -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &env::process))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
+    /// test fixture) instead of the process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &|name: &str| {
+            lookup(name).map(std::ffi::OsString::from)
+        }))
+    }
+
+    fn read_env(env: &Env<'_>) -> Result<Self> {
+        let (url, username, password, api) = read_common(env, true)?;
+        let mut login = Self::new(&url, &username, password).map_err(|e| env.blame(ENV_URL, e))?;
+        if let Some(domain) = env.optional(ENV_DOMAIN)? {
+            login = login.domain(domain);
+        }
+        Ok(login.api(api))
     }
 
     /// The API generation. Defaults to [`PyramidApi::Api2`].
@@ -473,6 +589,7 @@ impl fmt::Debug for PyramidPasswordLogin {
             .field("base_url", &self.base.as_str())
             .field("username", &self.username)
             .field("password", &"** redacted **")
+            .field("domain", &self.domain)
             .field("api", &self.api)
             .field("placement", &self.placement)
             .finish_non_exhaustive()

@@ -11,8 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
-use crate::backend::uipath::ContextHeaders;
+use crate::backend::uipath::{ContextHeaders, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
 use crate::credential::{AuthenticatedTransport, Credential};
+use crate::env::{self, Env};
 use crate::error::{Endpoint, Error, Result};
 use crate::ntlm::{DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, tls_for};
 use crate::origin;
@@ -22,6 +23,9 @@ const BACKEND: &str = "uipath-ntlm";
 /// The call made at login to check the Windows credentials once, before any real request: the current
 /// user, which every user may read.
 pub const DEFAULT_PROBE_PATH: &str = "odata/Users/UiPath.Server.Configuration.OData.GetCurrentUser";
+
+/// Environment variable: the Windows domain, for a plain `UIPATH_USERNAME`.
+pub const ENV_DOMAIN: &str = "UIPATH_DOMAIN";
 
 /// Logs into UiPath Orchestrator as a Windows (directory) user, from any platform, with explicit
 /// credentials.
@@ -75,6 +79,49 @@ impl UiPathNtlmLogin {
             headers: ContextHeaders::default(),
             pool: OnceLock::new(),
         })
+    }
+
+    /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_USERNAME` (`DOMAIN\user`,
+    /// `user@domain` or a plain name) and `UIPATH_PASSWORD` (required), `UIPATH_DOMAIN` (the Windows
+    /// domain, replacing one given in the user name), `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`),
+    /// `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank optional variables count as unset.
+    ///
+    /// ```no_run
+    /// # fn run() -> rpa_auth::Result<()> {
+    /// let client = rpa_auth::AuthClient::new(rpa_auth::UiPathNtlmLogin::from_env()?)?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting the password
+    /// or the URL).
+    pub fn from_env() -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &env::process))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
+    /// test fixture) instead of the process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::read_env(&Env::new(BACKEND, &|name: &str| {
+            lookup(name).map(std::ffi::OsString::from)
+        }))
+    }
+
+    fn read_env(env: &Env<'_>) -> Result<Self> {
+        let url = env.required(ENV_URL)?;
+        let user = env.windows_user(ENV_USERNAME)?;
+        let password = env.secret(ENV_PASSWORD)?;
+        let mut login = Self::new(&url, &user, password).map_err(|e| env.blame(ENV_URL, e))?;
+        if let Some(domain) = env.optional(ENV_DOMAIN)? {
+            login = login.domain(domain);
+        }
+        // Tenant and folder as for the other UiPath logins; the tenant goes as a header (there is no
+        // login body to carry `tenancyName`).
+        login.headers.read_env(env, true)?;
+        Ok(login)
     }
 
     /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod env_vars;
 pub mod ntlm_server;
 pub mod pyspnego;
 pub mod tls;

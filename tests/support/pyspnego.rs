@@ -44,6 +44,19 @@ fn pyspnego_dir() -> &'static Path {
     })
 }
 
+/// The acceptors' user file, written once per test process: rewriting one shared file for every acceptor
+/// truncated it under acceptors of concurrent tests, which then found no user mid-handshake.
+fn user_file() -> &'static Path {
+    static USERS: OnceLock<PathBuf> = OnceLock::new();
+    USERS.get_or_init(|| {
+        let users = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("ntlm-users-{}.txt", std::process::id()));
+        std::fs::write(&users, format!("CORP:alice:{PASSWORD}\nCORP:bob:other\n"))
+            .expect("write user file");
+        users
+    })
+}
+
 /// Starts `tests/ntlm_acceptor.py`; returns the child (killed on drop) and its port.
 pub async fn start_acceptor() -> (Child, u16) {
     start_acceptor_with(&[]).await
@@ -52,13 +65,11 @@ pub async fn start_acceptor() -> (Child, u16) {
 /// Starts `tests/ntlm_acceptor.py` with extra environment (e.g. `TLS_CERT`, `TLS_KEY`, `CB_MISMATCH`).
 pub async fn start_acceptor_with(env: &[(&str, &std::ffi::OsStr)]) -> (Child, u16) {
     let dir = pyspnego_dir();
-    let users = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ntlm-users.txt");
-    std::fs::write(&users, format!("CORP:alice:{PASSWORD}\nCORP:bob:other\n"))
-        .expect("write user file");
+    let users = user_file();
     let mut child = Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ntlm_acceptor.py"))
         .env("PYTHONPATH", dir)
-        .env("NTLM_USER_FILE", &users)
+        .env("NTLM_USER_FILE", users)
         .env("LM_COMPAT_LEVEL", "5")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
