@@ -297,3 +297,42 @@ async fn negotiate_falls_back_to_raw_ntlmssp_for_a_server_without_spnego() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn server_closing_after_the_anonymous_401_gets_the_handshake_on_a_new_connection() {
+    let addr = server::start(Mode::CloseOnAnonymous).await;
+    let mut conn = connect(addr).await;
+    let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(PASSWORD));
+    let response = conn
+        .send(
+            http::Request::get("/odata/Jobs")
+                .body(Bytes::new())
+                .expect("request"),
+            &creds,
+        )
+        .await
+        .expect("handshake on a reopened connection");
+    assert_eq!(response.status(), 200);
+    assert_eq!(conn.handshakes(), 1);
+}
+
+#[tokio::test]
+async fn pool_replaces_connections_the_server_closed() {
+    let addr = server::start(Mode::CloseAfterSuccess).await;
+    let url = url::Url::parse(&format!("http://{addr}/")).expect("url");
+    let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(PASSWORD));
+    let pool = rpa_auth::ntlm::NtlmPool::new(url, creds, None, 2);
+    for _ in 0..3 {
+        let response = pool
+            .send(
+                http::Request::get("/odata/Jobs")
+                    .body(Bytes::new())
+                    .expect("request"),
+            )
+            .await
+            .expect("a closed connection is replaced, not reported");
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(pool.connections_opened(), 3);
+    assert_eq!(pool.handshakes(), 3);
+}

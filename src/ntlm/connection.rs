@@ -59,6 +59,9 @@ const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// AUTHENTICATE must share one connection; a pooled client cannot promise that. Requests on one
 /// `NtlmConnection` are sequential (`send` takes `&mut self`); open one per concurrent caller.
 pub struct NtlmConnection {
+    url: url::Url,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    connect_timeout: Duration,
     sender: SendRequest<Full<Bytes>>,
     driver: JoinHandle<()>,
     host: String,
@@ -135,6 +138,7 @@ impl NtlmConnection {
             HeaderValue::from_str(&value)
                 .map_err(|_| HandshakeError::Protocol("url host is not a valid header".into()))?
         };
+        let tls_for_reopen = tls.clone();
         let tls = match (https, tls) {
             (true, Some(config)) => Some(config),
             (true, None) => {
@@ -179,6 +183,9 @@ impl NtlmConnection {
             .map_err(|_| HandshakeError::Timeout)??;
 
         Ok(Self {
+            url: url.clone(),
+            tls: tls_for_reopen,
+            connect_timeout,
             sender,
             driver,
             host,
@@ -190,6 +197,16 @@ impl NtlmConnection {
             broken: false,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
         })
+    }
+
+    /// Replaces the connection with a new one to the same server, keeping the settings and counters.
+    async fn reopen(&mut self) -> Result<(), HandshakeError> {
+        let mut fresh = Self::connect(&self.url, self.tls.clone(), self.connect_timeout).await?;
+        fresh.forced = self.forced;
+        fresh.handshakes = self.handshakes;
+        fresh.response_timeout = self.response_timeout;
+        *self = fresh;
+        Ok(())
     }
 
     async fn start<S>(io: S) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), HandshakeError>
@@ -247,6 +264,17 @@ impl NtlmConnection {
         // Re-challenged (or never authenticated): the connection no longer counts as authenticated.
         self.authenticated = None;
         let scheme = Scheme::choose(first.headers(), self.forced)?;
+        // Only the handshake's own legs must share a connection: a server that closes it after the first,
+        // anonymous 401 gets the handshake on a new one.
+        let closing = first
+            .headers()
+            .get(CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if closing || self.sender.is_closed() {
+            tracing::debug!(host = %self.host, "server closed the connection after its first 401; reconnecting");
+            self.reopen().await?;
+        }
         self.handshake(scheme, &parts, &body, creds).await
     }
 

@@ -83,11 +83,29 @@ impl NtlmPool {
             .acquire()
             .await
             .map_err(|_| HandshakeError::Protocol("the connection pool is closed".into()))?;
-        let reused = self.take_idle();
-        let mut connection = match reused {
-            Some(connection) => connection,
-            None => self.open().await?,
+        let Some(idle) = self.take_idle() else {
+            let connection = self.open().await?;
+            return self.send_on(connection, request).await;
         };
+        // A reused connection may have been closed by the server while idle; an idempotent request that
+        // fails on it before an answer is sent once more on a new connection.
+        let again = is_idempotent(request.method()).then(|| copy(&request));
+        match (self.send_on(idle, request).await, again) {
+            (Err(HandshakeError::Io(_)), Some(again)) => {
+                tracing::debug!(url = %self.url, "a reused connection failed; retrying on a new one");
+                let connection = self.open().await?;
+                self.send_on(connection, again).await
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// Sends on `connection`, counts its handshakes, and keeps it for reuse when it is still good.
+    async fn send_on(
+        &self,
+        mut connection: NtlmConnection,
+        request: Request<Bytes>,
+    ) -> Result<Response<Bytes>, HandshakeError> {
         let before = connection.handshakes();
         let result = connection.send(request, &self.credentials).await;
         self.handshakes.fetch_add(
@@ -132,4 +150,25 @@ impl NtlmPool {
         self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(connection)
     }
+}
+
+fn is_idempotent(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::OPTIONS
+            | http::Method::PUT
+            | http::Method::DELETE
+    )
+}
+
+/// A copy of a request whose body is in memory.
+fn copy(request: &Request<Bytes>) -> Request<Bytes> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }

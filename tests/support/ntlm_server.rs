@@ -27,6 +27,10 @@ pub enum Mode {
     CloseOnChallenge,
     /// Offers only `Basic` and `Bearer`.
     BasicOnly,
+    /// Sends `Connection: close` with the first, anonymous 401 (the handshake must use a new connection).
+    CloseOnAnonymous,
+    /// Keeps the connection authenticated but closes it after every successful answer.
+    CloseAfterSuccess,
     /// Offers only `Negotiate` and understands only raw NTLMSSP inside it, not SPNEGO: a SPNEGO token
     /// gets the bare offer again.
     RawNegotiateOnly,
@@ -107,6 +111,12 @@ async fn handle(
                     .append(WWW_AUTHENTICATE, "Negotiate".parse().expect("static"));
                 r
             }
+            (_, Mode::CloseOnAnonymous) => {
+                let mut r = offers(StatusCode::UNAUTHORIZED);
+                r.headers_mut()
+                    .insert(hyper::header::CONNECTION, "close".parse().expect("static"));
+                r
+            }
             _ => offers(StatusCode::UNAUTHORIZED),
         };
     };
@@ -153,6 +163,10 @@ async fn handle(
                 st.user = Some(name.clone());
             }
             let mut r = ok(&name, &scheme);
+            if let Mode::CloseAfterSuccess = mode {
+                r.headers_mut()
+                    .insert(hyper::header::CONNECTION, "close".parse().expect("static"));
+            }
             if let Some(h) = final_header {
                 r.headers_mut()
                     .insert(WWW_AUTHENTICATE, h.parse().expect("b64"));
