@@ -104,7 +104,8 @@ impl Credential {
     /// Sets the lifetime, counted from when the credential was created.
     #[must_use]
     pub fn expires_in(mut self, lifetime: Duration) -> Self {
-        self.expires_at = Some(self.issued_at + lifetime);
+        // A lifetime too long to represent (a server's `exp` far in the future) means no known expiry.
+        self.expires_at = self.issued_at.checked_add(lifetime);
         self
     }
 
@@ -362,6 +363,19 @@ mod tests {
         );
         assert!(!text.contains(TOKEN));
         assert!(text.contains("redacted"));
+    }
+
+    #[test]
+    fn absurd_lifetime_is_no_expiry_not_a_panic() {
+        let credential = credential(Placement::Bearer).expires_in(Duration::from_secs(u64::MAX));
+        assert_eq!(credential.expires_at(), None);
+    }
+
+    #[test]
+    fn cookie_header_is_marked_sensitive() {
+        let mut req = request(None);
+        credential(Placement::Cookie("PyramidAuth".into())).apply(&mut req).unwrap();
+        assert!(req.headers().get(COOKIE).unwrap().is_sensitive());
     }
 
     #[tokio::test(start_paused = true)]

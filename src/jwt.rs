@@ -5,6 +5,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// The longest lifetime taken from a token: ten years. Longer claims are capped, not trusted to the second.
+const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
 #[derive(serde::Deserialize)]
 struct TimeClaims {
     iat: Option<i64>,
@@ -46,6 +49,12 @@ mod tests {
     fn reads_exp_minus_iat() {
         let jwt = token(r#"{"sub":"1","iat":1573107873,"exp":1573109073}"#);
         assert_eq!(lifetime(&jwt), Some(Duration::from_secs(1200)));
+    }
+
+    #[test]
+    fn absurd_lifetime_is_capped() {
+        let jwt = token(&format!(r#"{{"iat":0,"exp":{}}}"#, i64::MAX));
+        assert_eq!(lifetime(&jwt), Some(Duration::from_secs(MAX_LIFETIME_SECS)));
     }
 
     #[test]
