@@ -30,7 +30,7 @@ pub(crate) fn lifetime(token: &str) -> Option<Duration> {
     u64::try_from(seconds)
         .ok()
         .filter(|s| *s > 0)
-        .map(Duration::from_secs)
+        .map(|s| Duration::from_secs(s.min(MAX_LIFETIME_SECS)))
 }
 
 #[cfg(test)]
