@@ -21,6 +21,19 @@ struct Row {
     call: String,
 }
 
+impl Row {
+    /// A row for something that failed before a login could be tried (counted as a failure).
+    fn failed(backend: &'static str, error: impl std::fmt::Display) -> Self {
+        Self {
+            backend,
+            method: "-",
+            login: Duration::ZERO,
+            placement: "-".to_owned(),
+            call: format!("error: {error}"),
+        }
+    }
+}
+
 /// Logs in with `client`, then makes `call` (method, path, optional JSON body), timing the login.
 async fn exercise(
     backend: &'static str,
@@ -84,7 +97,7 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
             )
             .await,
         ),
-        Err(error) => eprintln!("uipath: {error}"),
+        Err(error) => rows.push(Row::failed("uipath", error)),
     }
     let windows = UiPathNtlmLogin::new(
         orchestrator.url().as_str(),
@@ -101,7 +114,7 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
             )
             .await,
         ),
-        Err(error) => eprintln!("uipath-ntlm: {error}"),
+        Err(error) => rows.push(Row::failed("uipath-ntlm", error)),
     }
     let login = UiPathClientCredentialsLogin::new(
         orchestrator.url().as_str(),
@@ -120,7 +133,7 @@ async fn uipath_rows() -> std::io::Result<Vec<Row>> {
             )
             .await,
         ),
-        Err(error) => eprintln!("uipath-oauth: {error}"),
+        Err(error) => rows.push(Row::failed("uipath-oauth", error)),
     }
     Ok(rows)
 }
@@ -185,10 +198,10 @@ async fn automation_anywhere_rows() -> std::io::Result<Vec<Row>> {
                     .await,
                 );
                 if let Err(error) = client.logout().await {
-                    eprintln!("aa: {error}");
+                    rows.push(Row::failed("aa logout", error));
                 }
             }
-            Err(error) => eprintln!("aa: {error}"),
+            Err(error) => rows.push(Row::failed("aa", error)),
         }
     }
     Ok(rows)
@@ -230,7 +243,7 @@ async fn pyramid_rows() -> std::io::Result<Vec<Row>> {
                 )
                 .await,
             ),
-            Err(error) => eprintln!("pyramid: {error}"),
+            Err(error) => rows.push(Row::failed("pyramid", error)),
         }
     }
     let windows = PyramidWindowsLogin::new(
@@ -248,7 +261,7 @@ async fn pyramid_rows() -> std::io::Result<Vec<Row>> {
             )
             .await,
         ),
-        Err(error) => eprintln!("pyramid: {error}"),
+        Err(error) => rows.push(Row::failed("pyramid", error)),
     }
     Ok(rows)
 }
@@ -299,18 +312,19 @@ async fn main() -> std::process::ExitCode {
     let mut rows = Vec::new();
     match uipath_rows().await {
         Ok(more) => rows.extend(more),
-        Err(error) => eprintln!("could not start the UiPath emulator: {error}"),
+        Err(error) => rows.push(Row::failed("UiPath emulator", error)),
     }
     match automation_anywhere_rows().await {
         Ok(more) => rows.extend(more),
-        Err(error) => eprintln!("could not start the Automation Anywhere emulator: {error}"),
+        Err(error) => rows.push(Row::failed("Automation Anywhere emulator", error)),
     }
     match pyramid_rows().await {
         Ok(more) => rows.extend(more),
-        Err(error) => eprintln!("could not start the Pyramid emulator: {error}"),
+        Err(error) => rows.push(Row::failed("Pyramid emulator", error)),
     }
     print_table(&rows);
-    let all_ok = !rows.is_empty() && rows.iter().all(|row| row.call.ends_with("→ 200"));
+    // Nine logins: three UiPath, three Automation Anywhere, three Pyramid; each call must answer 200.
+    let all_ok = rows.len() == 9 && rows.iter().all(|row| row.call.ends_with("→ 200"));
     if all_ok {
         std::process::ExitCode::SUCCESS
     } else {

@@ -292,6 +292,17 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
     Ok(client.allow_http(options.allow_http).build()?)
 }
 
+/// A response body on one line: JSON loses its line breaks (raw ones cannot be inside its strings, so
+/// nothing else changes); other text has them replaced by spaces.
+fn one_line(body: &str) -> String {
+    let body = body.trim_end();
+    if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() {
+        body.replace(['\r', '\n'], "")
+    } else {
+        body.replace("\r\n", " ").replace(['\r', '\n'], " ")
+    }
+}
+
 async fn run(options: Options, command: Command) -> Result<(), Stop> {
     let client = build_client(&options)?;
     match command {
@@ -332,7 +343,7 @@ async fn run(options: Options, command: Command) -> Result<(), Stop> {
                         client.backend()
                     ))
                 })?;
-                println!("{}", text.trim_end());
+                println!("{}", one_line(&text));
                 if !status.is_success() && failure.is_none() {
                     // Method and path only: the query string could carry something that is not for logs.
                     let endpoint = client

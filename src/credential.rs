@@ -374,7 +374,9 @@ mod tests {
     #[test]
     fn cookie_header_is_marked_sensitive() {
         let mut req = request(None);
-        credential(Placement::Cookie("PyramidAuth".into())).apply(&mut req).unwrap();
+        credential(Placement::Cookie("PyramidAuth".into()))
+            .apply(&mut req)
+            .unwrap();
         assert!(req.headers().get(COOKIE).unwrap().is_sensitive());
     }
 

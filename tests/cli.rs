@@ -2,6 +2,8 @@
 //!
 //! `cargo test` builds the examples before it runs the tests, so the binary is found beside the test's own.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -11,24 +13,7 @@ use rpa_auth::emulator::uipath::UiPathEmulator;
 const PASSWORD: &str = "cli-Pa55word";
 
 fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir
-        .join("examples")
-        .join(format!("rpa-auth{}", std::env::consts::EXE_SUFFIX));
-    let hint = "run the whole suite with `cargo test`, which builds the examples, or `cargo build --example rpa-auth`";
-    let built = std::fs::metadata(&path).and_then(|m| m.modified());
-    let source = std::fs::metadata(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rpa-auth.rs"))
-        .and_then(|m| m.modified());
-    match (built, source) {
-        (Ok(built), Ok(source)) => assert!(
-            built >= source,
-            "{} is older than its source: {hint}",
-            path.display()
-        ),
-        _ => panic!("{} is missing: {hint}", path.display()),
-    }
-    path
+    support::example_binary("rpa-auth")
 }
 
 /// Variables the CLI reads; removed so the developer's own environment cannot change a test.
@@ -717,4 +702,62 @@ async fn token_with_windows_passthrough_says_there_is_no_token() {
         "{stderr}"
     );
     assert_eq!(emulator.handshakes(), 1, "the credentials were checked");
+}
+
+#[tokio::test]
+async fn a_pretty_printed_body_is_printed_on_one_line() {
+    // A server that answers pretty-printed JSON: each repeat still prints one line.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                loop {
+                    let Ok(n) = stream.read(&mut buffer).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    let request = String::from_utf8_lossy(&buffer[..n]).to_string();
+                    let body = if request.starts_with("POST /api/Account/Authenticate") {
+                        "{\n  \"result\": \"tok\",\n  \"success\": true\n}\n".to_owned()
+                    } else {
+                        "{\n  \"value\": [\n    1,\n    2\n  ]\n}\n".to_owned()
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let output = run(
+        &[
+            "--url",
+            &format!("http://{addr}/"),
+            "--user",
+            "admin",
+            "call",
+            "GET",
+            "odata/Robots",
+            "--repeat",
+            "2",
+        ],
+        &[("RPA_AUTH_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    for line in stdout.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value["value"], serde_json::json!([1, 2]));
+    }
 }

@@ -385,9 +385,20 @@ fn debug_of_secret_holding_types_is_redacted() {
     .unwrap();
     let client = AuthClient::new(login.clone()).unwrap();
     let credential = bearer(7, TEN_MINUTES);
+    let builder = AuthClient::builder(login.clone());
+    let middleware = rpa_auth::middleware::AuthMiddleware::new(client.clone());
+    let ntlm = rpa_auth::UiPathNtlmLogin::new(
+        "https://orch.example.com/",
+        r"CORP\robot",
+        SecretString::from("pa55-w0rd"),
+    )
+    .unwrap();
     for text in [
         format!("{login:?}"),
         format!("{client:?}"),
+        format!("{builder:?}"),
+        format!("{middleware:?}"),
+        format!("{ntlm:?}"),
         format!("{credential:?}"),
         format!("{:?}", client.get("odata/Jobs")),
     ] {
@@ -432,4 +443,69 @@ fn debug_of_emulator_builders_hides_passwords_keys_and_codes() {
             "{text}"
         );
     }
+}
+
+#[tokio::test]
+async fn fifty_requests_answered_401_for_the_same_token_cause_one_new_login() {
+    let server = TokenServer::start().await;
+    server.accept("token-2");
+    let counting = Counting::new();
+    let client = AuthClient::new(counting.authenticator(
+        &server.url(),
+        std::time::Duration::from_millis(20),
+        |n| Ok(bearer(n, TEN_MINUTES)),
+    ))
+    .unwrap();
+    client.credential().await.unwrap(); // token-1, which the server refuses
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("items").send().await.map(|r| r.status()) })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), 200);
+    }
+    assert_eq!(
+        counting.count(),
+        2,
+        "one login, then one re-login shared by all 50"
+    );
+}
+
+#[tokio::test]
+async fn a_login_answered_with_a_redirect_is_refused_and_nothing_reaches_the_target() {
+    // A tiny server answers every request with a 307 to `target`.
+    let target = TokenServer::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let location = format!("{}steal", target.url());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = vec![0u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    let login = UiPathBearerLogin::new(
+        &format!("http://{addr}/"),
+        "admin",
+        SecretString::from("redirect-pw"),
+    )
+    .unwrap();
+    let error = AuthClient::new(login)
+        .unwrap()
+        .credential()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidResponse { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("redirected the login"),
+        "{error}"
+    );
+    assert!(target.requests().is_empty(), "the password was not sent on");
 }

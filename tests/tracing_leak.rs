@@ -165,6 +165,23 @@ async fn no_secret_reaches_a_trace_event() {
     .unwrap();
     assert_eq!(ntlm.get("odata/Robots").send().await.unwrap().status(), 200);
 
+    // The same bearer login inside a reqwest-middleware chain, through a 401 and a re-login.
+    let chain = reqwest_middleware::ClientBuilder::new(bearer.http().clone())
+        .with(rpa_auth::middleware::AuthMiddleware::new(bearer.clone()))
+        .build();
+    orchestrator.expire_all_tokens();
+    let robots = format!("{url}odata/Robots");
+    assert_eq!(chain.get(&robots).send().await.unwrap().status(), 200);
+    secrets.push(
+        bearer
+            .credential()
+            .await
+            .unwrap()
+            .secret()
+            .expose_secret()
+            .to_owned(),
+    );
+
     // Automation Anywhere: password with a short token (refreshed), API key, MFA, logout.
     let control_room = AutomationAnywhereEmulator::builder()
         .user("creator", AA_PASSWORD)
@@ -205,10 +222,12 @@ async fn no_secret_reaches_a_trace_event() {
         "the short token was refreshed"
     );
     password.logout().await.unwrap();
-    let key = AuthClient::new(
-        AutomationAnywhereLogin::with_api_key(&cr, "runner", SecretString::from(AA_KEY)).unwrap(),
-    )
-    .unwrap();
+    let key_login =
+        AutomationAnywhereLogin::with_api_key(&cr, "runner", SecretString::from(AA_KEY)).unwrap();
+    let key = AuthClient::new(key_login.clone()).unwrap();
+    // `validate` sends the token in the query string: it must not reach an event either.
+    let key_token = key.credential().await.unwrap();
+    assert!(key_login.validate(key.http(), &key_token).await.unwrap());
     secrets.push(
         key.credential()
             .await

@@ -220,6 +220,10 @@ async fn server_without_windows_auth_is_reported_as_such() {
             .contains("does not offer ntlm or negotiate"),
         "{error}"
     );
+    assert!(
+        error.to_string().contains("GET /odata/Users/"),
+        "names the endpoint: {error}"
+    );
 }
 
 #[tokio::test]

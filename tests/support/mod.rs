@@ -65,3 +65,29 @@ pub fn bearer(n: u64, lifetime: Duration) -> Credential {
     Credential::new(SecretString::from(format!("token-{n}")), Placement::Bearer)
         .expires_in(lifetime)
 }
+
+/// The built binary of example `name`, which `cargo test` builds before it runs the tests. Fails with a
+/// hint when it is missing or older than its source.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let hint = format!(
+        "run the whole suite with `cargo test`, which builds the examples, or `cargo build --example {name}`"
+    );
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    let built = std::fs::metadata(&path).and_then(|m| m.modified());
+    let written = std::fs::metadata(&source).and_then(|m| m.modified());
+    match (built, written) {
+        (Ok(built), Ok(written)) => assert!(
+            built >= written,
+            "{} is older than its source: {hint}",
+            path.display()
+        ),
+        _ => panic!("{} is missing: {hint}", path.display()),
+    }
+    path
+}
