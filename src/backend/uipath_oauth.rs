@@ -228,7 +228,7 @@ impl UiPathClientCredentialsLogin {
 
     /// The scopes to ask for, separated by spaces (commas are accepted too), e.g.
     /// `OR.Jobs OR.Folders.Read`. Each must be registered for the application. Defaults to none: the
-    /// `scope` field is left out and Identity Server grants every scope registered for the application.
+    /// `scope` field is sent empty and Identity Server grants every scope registered for the application.
     ///
     /// # Errors
     /// [`Error::Config`] for a character OAuth does not allow in a scope (quotes, backslashes, control
@@ -406,9 +406,9 @@ impl UiPathClientCredentialsLogin {
             form.append_pair("grant_type", "client_credentials")
                 .append_pair("client_id", &self.client_id)
                 .append_pair("client_secret", self.client_secret.expose_secret());
-            if !self.scopes.is_empty() {
-                form.append_pair("scope", &self.scopes.join(" "));
-            }
+            // Always sent, empty when none is configured, as UiPath's own CLI does: Identity Server
+            // then grants every scope registered for the application.
+            form.append_pair("scope", &self.scopes.join(" "));
             form.finish()
         };
         let request = http
