@@ -26,6 +26,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
+use crate::backend::{require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::{self, Env};
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
@@ -159,9 +160,7 @@ impl AutomationAnywhereLogin {
         username: impl Into<String>,
         password: SecretString,
     ) -> Result<Self> {
-        if password.expose_secret().is_empty() {
-            return Err(Error::config(BACKEND, "the password is empty"));
-        }
+        require_secret(BACKEND, "password", &password)?;
         Self::new(base_url, username.into(), Secret::Password(password))
     }
 
@@ -268,9 +267,7 @@ impl AutomationAnywhereLogin {
     }
 
     fn new(base_url: &str, username: String, secret: Secret) -> Result<Self> {
-        if username.trim().is_empty() {
-            return Err(Error::config(BACKEND, "the user name is empty"));
-        }
+        require_name(BACKEND, "user name", &username)?;
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             username,

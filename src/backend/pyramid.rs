@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
+use crate::backend::{require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::{self, Env};
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
@@ -159,12 +160,8 @@ impl PyramidPasswordLogin {
         password: SecretString,
     ) -> Result<Self> {
         let username = username.into();
-        if username.trim().is_empty() {
-            return Err(Error::config(BACKEND, "the user name is empty"));
-        }
-        if password.expose_secret().is_empty() {
-            return Err(Error::config(BACKEND, "the password is empty"));
-        }
+        require_name(BACKEND, "user name", &username)?;
+        require_secret(BACKEND, "password", &password)?;
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             username,
@@ -316,12 +313,8 @@ impl PyramidWindowsLogin {
     /// # Errors
     /// [`Error::Config`] for a malformed URL or an empty user name or password.
     pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
-        if user.trim().is_empty() {
-            return Err(Error::config(BACKEND, "the user name is empty"));
-        }
-        if password.expose_secret().is_empty() {
-            return Err(Error::config(BACKEND, "the password is empty"));
-        }
+        require_name(BACKEND, "user name", &user)?;
+        require_secret(BACKEND, "password", &password)?;
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             credentials: WindowsCredentials::new(user, password),

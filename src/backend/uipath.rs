@@ -18,6 +18,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
+use crate::backend::{require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::{self, Env};
 use crate::error::{Error, RejectReason, Result, ServerMessage};
@@ -98,12 +99,8 @@ impl UiPathBearerLogin {
         password: SecretString,
     ) -> Result<Self> {
         let username = username.into();
-        if username.trim().is_empty() {
-            return Err(Error::config(BACKEND, "the user name is empty"));
-        }
-        if password.expose_secret().is_empty() {
-            return Err(Error::config(BACKEND, "the password is empty"));
-        }
+        require_name(BACKEND, "user name", &username)?;
+        require_secret(BACKEND, "password", &password)?;
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             tenancy_name: None,

@@ -7,11 +7,12 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use reqwest::ResponseBuilderExt;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
 use crate::backend::uipath::{ContextHeaders, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
+use crate::backend::{require_name, require_secret};
 use crate::credential::{AuthenticatedTransport, Credential};
 use crate::env::{self, Env};
 use crate::error::{Endpoint, Error, Result};
@@ -63,12 +64,8 @@ impl UiPathNtlmLogin {
     /// # Errors
     /// [`Error::Config`] for a malformed URL or an empty user name or password.
     pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
-        if user.trim().is_empty() {
-            return Err(Error::config(BACKEND, "the user name is empty"));
-        }
-        if password.expose_secret().is_empty() {
-            return Err(Error::config(BACKEND, "the password is empty"));
-        }
+        require_name(BACKEND, "user name", &user)?;
+        require_secret(BACKEND, "password", &password)?;
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             credentials: WindowsCredentials::new(user, password),

@@ -36,6 +36,7 @@ use url::{Host, Url};
 
 use super::uipath::{ContextHeaders, ENV_URL};
 use crate::authenticator::{Authenticator, BoxFuture};
+use crate::backend::{require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::{self, Env};
 use crate::error::{Error, RejectReason, Result, ServerMessage};
@@ -128,18 +129,14 @@ impl UiPathClientCredentialsLogin {
         client_secret: SecretString,
     ) -> Result<Self> {
         let client_id = client_id.into().trim().to_owned();
-        if client_id.is_empty() {
-            return Err(Error::config(BACKEND, "the client id is empty"));
-        }
+        require_name(BACKEND, "client id", &client_id)?;
         if client_id.chars().any(char::is_control) {
             return Err(Error::config(
                 BACKEND,
                 "the client id contains control characters",
             ));
         }
-        if client_secret.expose_secret().is_empty() {
-            return Err(Error::config(BACKEND, "the client secret is empty"));
-        }
+        require_secret(BACKEND, "client secret", &client_secret)?;
         let mut base = origin::parse_base_url(BACKEND, base_url)?;
         let endpoint = if is_cloud(&base) {
             complete_cloud_base(&mut base);
