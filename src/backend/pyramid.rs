@@ -313,7 +313,7 @@ impl PyramidWindowsLogin {
     /// # Errors
     /// [`Error::Config`] for a malformed URL or an empty user name or password.
     pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
-        require_name(BACKEND, "user name", &user)?;
+        require_name(BACKEND, "user name", user)?;
         require_secret(BACKEND, "password", &password)?;
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
