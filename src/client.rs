@@ -260,13 +260,14 @@ impl AuthClient {
     /// - [`Error::BodyNotReplayable`] for a 401 on a streaming body;
     /// - [`Error::Unauthorized`] when the retry is answered 401 too.
     pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response> {
-        let endpoint = Endpoint::new(request.method().clone(), request.url());
         let mut http = HttpSender(&self.inner.http);
         self.execute_with(request, &mut http)
             .await
             .map_err(|failure| match failure {
                 SendFailure::Auth(error) => error,
-                SendFailure::Downstream(error) => Error::transport(self.backend(), endpoint, error),
+                SendFailure::Downstream(error, endpoint) => {
+                    Error::transport(self.backend(), endpoint, error)
+                }
             })
     }
 
@@ -342,7 +343,10 @@ impl AuthClient {
             .map_err(|cause| SendFailure::Auth(self.request_error(endpoint.clone(), cause)))?;
         match credential.transport() {
             Some(transport) => transport.send(request).await.map_err(SendFailure::Auth),
-            None => sender.send(request).await.map_err(SendFailure::Downstream),
+            None => sender
+                .send(request)
+                .await
+                .map_err(|error| SendFailure::Downstream(error, endpoint.clone())),
         }
     }
 
@@ -532,10 +536,11 @@ pub(crate) trait Sender: Send {
     ) -> BoxFuture<'_, Result<reqwest::Response, Self::Error>>;
 }
 
-/// Why [`AuthClient::execute_with`] failed: the wrapper's own error, or the sender's.
+/// Why [`AuthClient::execute_with`] failed: the wrapper's own error, or the sender's (with the endpoint
+/// of the request it failed on).
 pub(crate) enum SendFailure<E> {
     Auth(Error),
-    Downstream(E),
+    Downstream(E, Endpoint),
 }
 
 /// Sends with the client's `reqwest::Client`.

@@ -82,7 +82,7 @@ impl Middleware for AuthMiddleware {
             .await
             .map_err(|failure| match failure {
                 SendFailure::Auth(error) => reqwest_middleware::Error::middleware(error),
-                SendFailure::Downstream(error) => error,
+                SendFailure::Downstream(error, _) => error,
             })
     }
 }
