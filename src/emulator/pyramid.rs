@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
+use crate::exchange::get_ci;
+
 use super::{
     EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
     WindowsGate, html_response, json_response, with_final_header,
@@ -261,12 +263,9 @@ fn lenient_json(body: &[u8]) -> Option<Value> {
     })
 }
 
+/// A string property, its name matched without regard to case (as the real server does).
 fn field<'v>(object: &'v Value, name: &str) -> Option<&'v str> {
-    object
-        .as_object()?
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .and_then(|(_, value)| value.as_str())
+    get_ci(object, name)?.as_str()
 }
 
 impl Handler for Pyramid {

@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
+use crate::exchange::get_ci;
+
 use super::{
     EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
     WindowsGate, json_response, with_final_header,
@@ -540,9 +542,8 @@ impl Orchestrator {
             return self.error(StatusCode::BAD_REQUEST, 0, "loginModel is null!");
         };
         let field = |name: &str| {
-            body.as_object()
-                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
-                .and_then(|(_, v)| v.as_str())
+            get_ci(&body, name)
+                .and_then(Value::as_str)
                 .map(str::to_owned)
         };
         let (Some(username), Some(password)) = (field("usernameOrEmailAddress"), field("password"))
