@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rpa_auth::backend::pyramid::PyramidApi;
+use rpa_auth::PyramidApi;
 use rpa_auth::emulator::automation_anywhere::AutomationAnywhereEmulator;
 use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::UiPathEmulator;

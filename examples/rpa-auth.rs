@@ -15,11 +15,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rpa_auth::backend::automation_anywhere as aa;
-use rpa_auth::backend::pyramid;
-use rpa_auth::backend::uipath::{ENV_FOLDER_ID, ENV_PASSWORD, ENV_TENANT, ENV_URL, ENV_USERNAME};
-use rpa_auth::backend::uipath_ntlm::ENV_DOMAIN;
-use rpa_auth::backend::uipath_oauth::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_SCOPE};
 use rpa_auth::{
     AuthClient, AutomationAnywhereLogin, ExposeSecret, PyramidPasswordLogin, PyramidWindowsLogin,
     UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin,
@@ -168,17 +163,17 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<(Options, Command), S
 fn setting(options: &Options, name: &str) -> Option<String> {
     let secret = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
     let given = match name {
-        ENV_URL | aa::ENV_URL | pyramid::ENV_URL => options.url.clone(),
-        ENV_USERNAME | aa::ENV_USERNAME | pyramid::ENV_USERNAME => options.user.clone(),
-        ENV_DOMAIN | aa::ENV_DOMAIN | pyramid::ENV_DOMAIN => options.domain.clone(),
-        ENV_PASSWORD | aa::ENV_PASSWORD | pyramid::ENV_PASSWORD => secret("RPA_AUTH_PASSWORD"),
-        aa::ENV_API_KEY => secret("RPA_AUTH_API_KEY"),
-        aa::ENV_MFA_CODE => secret("RPA_AUTH_MFA_CODE"),
-        ENV_CLIENT_ID => options.client_id.clone(),
-        ENV_CLIENT_SECRET => secret("RPA_AUTH_CLIENT_SECRET"),
-        ENV_SCOPE => options.scope.clone(),
-        ENV_TENANT => options.tenant.clone(),
-        ENV_FOLDER_ID => options.folder_id.map(|id| id.to_string()),
+        "UIPATH_URL" | "AA_URL" | "PYRAMID_URL" => options.url.clone(),
+        "UIPATH_USERNAME" | "AA_USERNAME" | "PYRAMID_USERNAME" => options.user.clone(),
+        "UIPATH_DOMAIN" | "AA_DOMAIN" | "PYRAMID_DOMAIN" => options.domain.clone(),
+        "UIPATH_PASSWORD" | "AA_PASSWORD" | "PYRAMID_PASSWORD" => secret("RPA_AUTH_PASSWORD"),
+        "AA_API_KEY" => secret("RPA_AUTH_API_KEY"),
+        "AA_MFA_CODE" => secret("RPA_AUTH_MFA_CODE"),
+        "UIPATH_CLIENT_ID" => options.client_id.clone(),
+        "UIPATH_CLIENT_SECRET" => secret("RPA_AUTH_CLIENT_SECRET"),
+        "UIPATH_SCOPE" => options.scope.clone(),
+        "UIPATH_TENANT" => options.tenant.clone(),
+        "UIPATH_FOLDER_ID" => options.folder_id.map(|id| id.to_string()),
         _ => None,
     };
     given.or_else(|| std::env::var(name).ok())
@@ -224,28 +219,28 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
     let setting = |name: &str| setting(options, name);
     let client = match backend {
         "uipath" => {
-            need_user_and_password(options, ENV_URL, ENV_USERNAME, ENV_PASSWORD)?;
+            need_user_and_password(options, "UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD")?;
             AuthClient::builder(UiPathBearerLogin::from_env_with(setting)?)
         }
         "uipath-ntlm" => {
-            need_user_and_password(options, ENV_URL, ENV_USERNAME, ENV_PASSWORD)?;
+            need_user_and_password(options, "UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD")?;
             AuthClient::builder(UiPathNtlmLogin::from_env_with(setting)?)
         }
         "pyramid" => {
             need_user_and_password(
                 options,
-                pyramid::ENV_URL,
-                pyramid::ENV_USERNAME,
-                pyramid::ENV_PASSWORD,
+                "PYRAMID_URL",
+                "PYRAMID_USERNAME",
+                "PYRAMID_PASSWORD",
             )?;
             AuthClient::builder(PyramidPasswordLogin::from_env_with(setting)?)
         }
         "pyramid-windows" => {
             need_user_and_password(
                 options,
-                pyramid::ENV_URL,
-                pyramid::ENV_USERNAME,
-                pyramid::ENV_PASSWORD,
+                "PYRAMID_URL",
+                "PYRAMID_USERNAME",
+                "PYRAMID_PASSWORD",
             )?;
             AuthClient::builder(PyramidWindowsLogin::from_env_with(setting)?)
         }
@@ -254,17 +249,17 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             // secrets are set: its tokens do not end the user's other sessions.
             need(
                 options,
-                &[aa::ENV_URL],
+                &["AA_URL"],
                 "--url (or AA_URL) is required for this backend",
             )?;
             need(
                 options,
-                &[aa::ENV_USERNAME],
+                &["AA_USERNAME"],
                 "--user (or AA_USERNAME) is required for this backend",
             )?;
             need(
                 options,
-                &[aa::ENV_API_KEY, aa::ENV_PASSWORD],
+                &["AA_API_KEY", "AA_PASSWORD"],
                 "RPA_AUTH_API_KEY or RPA_AUTH_PASSWORD is not set (nor AA_API_KEY or AA_PASSWORD)",
             )?;
             AuthClient::builder(AutomationAnywhereLogin::from_env_with(setting)?)
@@ -272,17 +267,17 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
         "uipath-oauth" => {
             need(
                 options,
-                &[ENV_URL],
+                &["UIPATH_URL"],
                 "--url (or UIPATH_URL) is required for this backend",
             )?;
             need(
                 options,
-                &[ENV_CLIENT_ID],
+                &["UIPATH_CLIENT_ID"],
                 "--client-id (or UIPATH_CLIENT_ID) is required for this backend",
             )?;
             need(
                 options,
-                &[ENV_CLIENT_SECRET],
+                &["UIPATH_CLIENT_SECRET"],
                 "RPA_AUTH_CLIENT_SECRET is not set (nor UIPATH_CLIENT_SECRET)",
             )?;
             AuthClient::builder(UiPathClientCredentialsLogin::from_env_with(setting)?)

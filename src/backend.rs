@@ -1,11 +1,14 @@
-//! The login methods, one module per vendor and method. Backends know *how* to log in; the
+//! The login methods, one module per vendor. Backends know *how* to log in; the
 //! [`AuthClient`](crate::AuthClient) alone decides *when*.
+//!
+//! Every backend has the same shape: required inputs in `new(…) -> Result<Self>` (validated at once),
+//! optional ones as consuming setters named after the field, `from_env()` / `from_env_with(…)`, an
+//! inherent `async fn login(&self, http)`, `Clone + Debug` (the Debug never shows a secret), and an
+//! [`Authenticator`](crate::Authenticator) impl that boxes `login`.
 
-pub mod automation_anywhere;
-pub mod pyramid;
-pub mod uipath;
-pub mod uipath_ntlm;
-pub mod uipath_oauth;
+pub(crate) mod automation_anywhere;
+pub(crate) mod pyramid;
+pub(crate) mod uipath;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -31,3 +34,31 @@ pub(crate) fn require_secret(
     }
     Ok(())
 }
+
+/// Writes a backend's `from_env()` and `from_env_with(lookup)` around its private
+/// `fn read_env(env: &Env<'_>) -> Result<Self>`, with the doc comments given (the variables it reads and
+/// an example), so that every backend reads its configuration the same way.
+macro_rules! from_env_constructors {
+    ($(#[$doc:meta])*) => {
+        $(#[$doc])*
+        ///
+        /// # Errors
+        /// [`Error::Config`](crate::Error::Config) naming the variable that is missing or malformed,
+        /// never quoting a secret or the URL.
+        pub fn from_env() -> $crate::Result<Self> {
+            Self::read_env(&$crate::env::Env::new(BACKEND, &$crate::env::process))
+        }
+
+        /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
+        /// test fixture) instead of the process environment.
+        ///
+        /// # Errors
+        /// As for [`from_env`](Self::from_env).
+        pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> $crate::Result<Self> {
+            Self::read_env(&$crate::env::Env::new(BACKEND, &|name: &str| {
+                lookup(name).map(std::ffi::OsString::from)
+            }))
+        }
+    };
+}
+pub(crate) use from_env_constructors;

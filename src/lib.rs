@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod authenticator;
-pub mod backend;
 pub mod client;
 pub mod credential;
 #[cfg(feature = "emulator")]
@@ -13,20 +12,22 @@ pub mod error;
 pub mod middleware;
 pub mod ntlm;
 
+mod backend;
 mod env;
 mod exchange;
 mod jwt;
 mod origin;
 
 pub use authenticator::{Authenticator, BoxFuture};
-pub use backend::automation_anywhere::AutomationAnywhereLogin;
-pub use backend::pyramid::{PyramidPasswordLogin, PyramidWindowsLogin};
-pub use backend::uipath::UiPathBearerLogin;
-pub use backend::uipath_ntlm::UiPathNtlmLogin;
-pub use backend::uipath_oauth::UiPathClientCredentialsLogin;
+pub use backend::automation_anywhere::{ApiVersion, AutomationAnywhereLogin};
+pub use backend::pyramid::{
+    PyramidApi, PyramidPasswordLogin, PyramidPlacement, PyramidWindowsLogin,
+};
+pub use backend::uipath::{UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin};
 pub use client::{AuthClient, AuthClientBuilder, RequestBuilder};
 pub use credential::{AuthenticatedTransport, Credential, Placement};
-pub use error::{Endpoint, Error, RejectReason, Result, ServerMessage};
+pub use error::{Endpoint, Error, RejectReason, Result, ServerMessage, TransportKind};
+pub use ntlm::{HandshakeError, Scheme, WindowsCredentials};
 
 /// Re-exported so callers can build secrets without naming `secrecy` in their own `Cargo.toml`.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use rpa_auth::backend::automation_anywhere::{ApiVersion, AutomationAnywhereLogin};
 use rpa_auth::emulator::Fault;
 use rpa_auth::emulator::automation_anywhere::{AutomationAnywhereEmulator, LockoutAction};
+use rpa_auth::{ApiVersion, AutomationAnywhereLogin};
 use rpa_auth::{AuthClient, Error, ExposeSecret, RejectReason, SecretString};
 use support::env_vars::{config_message, vars, with};
 

@@ -86,7 +86,7 @@ async fn pyspnego_twenty_concurrent_handshakes() {
 
 // The backends, through `AuthClient`, against the same independent acceptor.
 
-use rpa_auth::backend::pyramid::PyramidWindowsLogin;
+use rpa_auth::PyramidWindowsLogin;
 use rpa_auth::{AuthClient, ExposeSecret, RejectReason, UiPathNtlmLogin};
 
 fn base(port: u16) -> String {

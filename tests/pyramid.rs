@@ -4,10 +4,10 @@ mod support;
 
 use std::time::Duration;
 
-use rpa_auth::backend::pyramid::{PyramidApi, PyramidPasswordLogin, PyramidPlacement};
 use rpa_auth::emulator::Fault;
 use rpa_auth::emulator::pyramid::{BadLoginReply, PyramidEmulator, TokenReply};
 use rpa_auth::{AuthClient, Error, ExposeSecret, Placement, RejectReason, SecretString};
+use rpa_auth::{PyramidApi, PyramidPasswordLogin, PyramidPlacement};
 use serde_json::json;
 use support::env_vars::{config_message, vars, with};
 

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rpa_auth::backend::automation_anywhere::AutomationAnywhereLogin;
-use rpa_auth::backend::pyramid::{PyramidApi, PyramidPasswordLogin, PyramidWindowsLogin};
-use rpa_auth::backend::uipath_oauth::UiPathClientCredentialsLogin;
+use rpa_auth::AutomationAnywhereLogin;
+use rpa_auth::UiPathClientCredentialsLogin;
 use rpa_auth::emulator::automation_anywhere::AutomationAnywhereEmulator;
 use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::UiPathEmulator;
 use rpa_auth::{AuthClient, ExposeSecret, SecretString, UiPathBearerLogin, UiPathNtlmLogin};
+use rpa_auth::{PyramidApi, PyramidPasswordLogin, PyramidWindowsLogin};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};

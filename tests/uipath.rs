@@ -140,7 +140,7 @@ async fn jwt_lifetime_is_read_from_the_token() {
         .unwrap();
     assert_eq!(
         credential.lifetime(),
-        Some(rpa_auth::backend::uipath::DEFAULT_TOKEN_LIFETIME)
+        Some(std::time::Duration::from_secs(30 * 60))
     );
 }
 

@@ -4,7 +4,6 @@
 
 mod support;
 
-use rpa_auth::backend::pyramid::{PyramidApi, PyramidWindowsLogin};
 use rpa_auth::emulator::WindowsAuthMode;
 use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::{UiPathEmulator, UiPathEmulatorBuilder};
@@ -12,6 +11,7 @@ use rpa_auth::ntlm::Scheme;
 use rpa_auth::{
     AuthClient, Error, ExposeSecret, Placement, RejectReason, SecretString, UiPathNtlmLogin,
 };
+use rpa_auth::{PyramidApi, PyramidWindowsLogin};
 use support::env_vars::{config_message, vars, with};
 use support::ntlm_server::{self, Mode};
 

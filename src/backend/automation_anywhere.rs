@@ -26,9 +26,9 @@ use serde_json::Value;
 use url::Url;
 
 use crate::authenticator::{Authenticator, BoxFuture};
-use crate::backend::{require_name, require_secret};
+use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
-use crate::env::{self, Env};
+use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
 use crate::{jwt, origin};
@@ -36,43 +36,43 @@ use crate::{jwt, origin};
 const BACKEND: &str = "aa";
 
 /// The A360 login path, relative to the Control Room base URL.
-pub const LOGIN_V2_PATH: &str = "v2/authentication";
+const LOGIN_V2_PATH: &str = "v2/authentication";
 
 /// The Enterprise 11 login path (also served, and called deprecated, by Automation 360).
-pub const LOGIN_V1_PATH: &str = "v1/authentication";
+const LOGIN_V1_PATH: &str = "v1/authentication";
 
 /// Token validation (`GET …?token=`) and refresh (`POST {"token"}`).
-pub const TOKEN_PATH: &str = "v1/authentication/token";
+const TOKEN_PATH: &str = "v1/authentication/token";
 
 /// Ends the session of the token in `X-Authorization`.
-pub const LOGOUT_PATH: &str = "v1/authentication/logout";
+const LOGOUT_PATH: &str = "v1/authentication/logout";
 
 /// The header that carries the token on every call, raw.
-pub const HEADER_AUTHORIZATION: &str = "x-authorization";
+const HEADER_AUTHORIZATION: &str = "x-authorization";
 
 /// The Control Room error code for a call without `X-Authorization`.
-pub const ERROR_TOKEN_MISSING: &str = "UM1117";
+const ERROR_TOKEN_MISSING: &str = "UM1117";
 
 /// How long a token lives when it is not a JWT with `iat` and `exp`: 20 minutes, the Control Room
 /// default.
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
 
 /// Environment variable: the Control Room URL.
-pub const ENV_URL: &str = "AA_URL";
+const ENV_URL: &str = "AA_URL";
 /// Environment variable: the user name (`domain\user` for directory users, or see [`ENV_DOMAIN`]).
-pub const ENV_USERNAME: &str = "AA_USERNAME";
+const ENV_USERNAME: &str = "AA_USERNAME";
 /// Environment variable: the directory domain, prefixed to the user name as `domain\user`.
-pub const ENV_DOMAIN: &str = "AA_DOMAIN";
+const ENV_DOMAIN: &str = "AA_DOMAIN";
 /// Environment variable: the API key; wins over [`ENV_PASSWORD`] when both are set.
-pub const ENV_API_KEY: &str = "AA_API_KEY";
+const ENV_API_KEY: &str = "AA_API_KEY";
 /// Environment variable: the password, used when [`ENV_API_KEY`] is unset.
-pub const ENV_PASSWORD: &str = "AA_PASSWORD";
+const ENV_PASSWORD: &str = "AA_PASSWORD";
 /// Environment variable: the multi-factor (TOTP) code.
-pub const ENV_MFA_CODE: &str = "AA_MFA_CODE";
+const ENV_MFA_CODE: &str = "AA_MFA_CODE";
 /// Environment variable: `multipleLogin`, `true`/`false`/`1`/`0`.
-pub const ENV_MULTIPLE_LOGIN: &str = "AA_MULTIPLE_LOGIN";
+const ENV_MULTIPLE_LOGIN: &str = "AA_MULTIPLE_LOGIN";
 /// Environment variable: the login endpoint version, `v1`, `v2` or `auto`.
-pub const ENV_API_VERSION: &str = "AA_API_VERSION";
+const ENV_API_VERSION: &str = "AA_API_VERSION";
 
 /// The most digits accepted in a multi-factor code.
 const MAX_MFA_DIGITS: usize = 10;
@@ -114,7 +114,7 @@ enum Secret {
 /// multi-factor code, and renews, validates and ends the session.
 ///
 /// The token is sent as `X-Authorization: <JWT>`. Its lifetime is read from the JWT (`exp - iat`, counted
-/// from when it arrived, so a wrong local clock does not matter); [`DEFAULT_TOKEN_LIFETIME`] when it
+/// from when it arrived, so a wrong local clock does not matter); 20 minutes when it
 /// cannot be read. The [`AuthClient`](crate::AuthClient) renews it before it expires with
 /// `POST /v1/authentication/token`; if the server refuses the renewal, this login logs in again.
 ///
@@ -181,34 +181,18 @@ impl AutomationAnywhereLogin {
         Self::new(base_url, username.into(), Secret::ApiKey(api_key))
     }
 
-    /// A login configured from the process environment: `AA_URL` and `AA_USERNAME` (required),
-    /// `AA_DOMAIN` (makes the user `domain\user`), `AA_API_KEY` or `AA_PASSWORD` (one is required; the
-    /// API key wins when both are set, since its tokens do not end the user's other sessions),
-    /// `AA_MFA_CODE`, `AA_MULTIPLE_LOGIN` (`true`/`false`/`1`/`0`) and `AA_API_VERSION` (`v1`, `v2`,
-    /// `auto`). Blank optional variables count as unset.
-    ///
-    /// ```no_run
-    /// # fn run() -> rpa_auth::Result<()> {
-    /// let client = rpa_auth::AuthClient::new(rpa_auth::AutomationAnywhereLogin::from_env()?)?;
-    /// # let _ = client; Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting a key,
-    /// password, code or URL).
-    pub fn from_env() -> Result<Self> {
-        Self::read_env(&Env::new(BACKEND, &env::process))
-    }
-
-    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
-    /// test fixture) instead of the process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        Self::read_env(&Env::new(BACKEND, &|name: &str| {
-            lookup(name).map(std::ffi::OsString::from)
-        }))
+    from_env_constructors! {
+        /// A login configured from the process environment: `AA_URL` and `AA_USERNAME` (required),
+        /// `AA_DOMAIN` (makes the user `domain\user`), `AA_API_KEY` or `AA_PASSWORD` (one is required; the
+        /// API key wins when both are set, since its tokens do not end the user's other sessions),
+        /// `AA_MFA_CODE`, `AA_MULTIPLE_LOGIN` (`true`/`false`/`1`/`0`) and `AA_API_VERSION` (`v1`, `v2`,
+        /// `auto`). Blank optional variables count as unset.
+        ///
+        /// ```no_run
+        /// # fn run() -> rpa_auth::Result<()> {
+        /// let client = rpa_auth::AuthClient::new(rpa_auth::AutomationAnywhereLogin::from_env()?)?;
+        /// # let _ = client; Ok(()) }
+        /// ```
     }
 
     fn read_env(env: &Env<'_>) -> Result<Self> {
@@ -321,7 +305,7 @@ impl AutomationAnywhereLogin {
     }
 
     /// How long a token lives when it is not a JWT carrying `iat` and `exp`. Defaults to
-    /// [`DEFAULT_TOKEN_LIFETIME`].
+    /// 20 minutes.
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
         self
@@ -666,7 +650,7 @@ fn is_missing_endpoint(reply: &Reply) -> bool {
         .ok()
         .and_then(|body| server_message(&body))
         .is_some_and(|server| {
-            server.code() == Some("UM1117")
+            server.code() == Some(ERROR_TOKEN_MISSING)
                 || server
                     .message()
                     .is_some_and(|m| m.to_ascii_lowercase().contains("x-authorization"))

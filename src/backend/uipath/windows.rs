@@ -10,11 +10,12 @@ use reqwest::ResponseBuilderExt;
 use secrecy::SecretString;
 use url::Url;
 
+use super::context::context_setters;
+use super::{ContextHeaders, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
 use crate::authenticator::{Authenticator, BoxFuture};
-use crate::backend::uipath::{ContextHeaders, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
-use crate::backend::{require_name, require_secret};
+use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{AuthenticatedTransport, Credential};
-use crate::env::{self, Env};
+use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
 use crate::ntlm::{DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, tls_for};
 use crate::origin;
@@ -23,10 +24,10 @@ const BACKEND: &str = "uipath-ntlm";
 
 /// The call made at login to check the Windows credentials once, before any real request: the current
 /// user, which every user may read.
-pub const DEFAULT_PROBE_PATH: &str = "odata/Users/UiPath.Server.Configuration.OData.GetCurrentUser";
+const DEFAULT_PROBE_PATH: &str = "odata/Users/UiPath.Server.Configuration.OData.GetCurrentUser";
 
 /// Environment variable: the Windows domain, for a plain `UIPATH_USERNAME`.
-pub const ENV_DOMAIN: &str = "UIPATH_DOMAIN";
+const ENV_DOMAIN: &str = "UIPATH_DOMAIN";
 
 /// Logs into UiPath Orchestrator as a Windows (directory) user, from any platform, with explicit
 /// credentials.
@@ -39,7 +40,7 @@ pub const ENV_DOMAIN: &str = "UIPATH_DOMAIN";
 /// ```no_run
 /// # async fn run() -> rpa_auth::Result<()> {
 /// use rpa_auth::{AuthClient, SecretString};
-/// use rpa_auth::backend::uipath_ntlm::UiPathNtlmLogin;
+/// use rpa_auth::UiPathNtlmLogin;
 ///
 /// let login = UiPathNtlmLogin::new("https://orch.corp.example/", r"CORP\robot", SecretString::from("…"))?;
 /// let client = AuthClient::new(login)?;
@@ -78,33 +79,17 @@ impl UiPathNtlmLogin {
         })
     }
 
-    /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_USERNAME` (`DOMAIN\user`,
-    /// `user@domain` or a plain name) and `UIPATH_PASSWORD` (required), `UIPATH_DOMAIN` (the Windows
-    /// domain, replacing one given in the user name), `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`),
-    /// `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank optional variables count as unset.
-    ///
-    /// ```no_run
-    /// # fn run() -> rpa_auth::Result<()> {
-    /// let client = rpa_auth::AuthClient::new(rpa_auth::UiPathNtlmLogin::from_env()?)?;
-    /// # let _ = client; Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting the password
-    /// or the URL).
-    pub fn from_env() -> Result<Self> {
-        Self::read_env(&Env::new(BACKEND, &env::process))
-    }
-
-    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
-    /// test fixture) instead of the process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        Self::read_env(&Env::new(BACKEND, &|name: &str| {
-            lookup(name).map(std::ffi::OsString::from)
-        }))
+    from_env_constructors! {
+        /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_USERNAME` (`DOMAIN\user`,
+        /// `user@domain` or a plain name) and `UIPATH_PASSWORD` (required), `UIPATH_DOMAIN` (the Windows
+        /// domain, replacing one given in the user name), `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`),
+        /// `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank optional variables count as unset.
+        ///
+        /// ```no_run
+        /// # fn run() -> rpa_auth::Result<()> {
+        /// let client = rpa_auth::AuthClient::new(rpa_auth::UiPathNtlmLogin::from_env()?)?;
+        /// # let _ = client; Ok(()) }
+        /// ```
     }
 
     fn read_env(env: &Env<'_>) -> Result<Self> {
@@ -140,48 +125,20 @@ impl UiPathNtlmLogin {
         self
     }
 
-    /// How many authenticated connections are kept at most. Defaults to [`DEFAULT_MAX_CONNECTIONS`].
+    /// How many authenticated connections are kept at most. Defaults to 8.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
     }
 
-    /// The call made at login to check the credentials. Defaults to [`DEFAULT_PROBE_PATH`].
+    /// The call made at login to check the credentials. Defaults to
+    /// `odata/Users/UiPath.Server.Configuration.OData.GetCurrentUser`, which every user may read.
     pub fn probe_path(mut self, path: impl Into<String>) -> Self {
         self.probe_path = path.into();
         self
     }
 
-    /// Sends `X-UIPATH-TenantName` on every call. Defaults to not sending it.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the name is not a valid header value.
-    pub fn tenant_header(mut self, tenant_name: &str) -> Result<Self> {
-        self.headers.tenant_name(BACKEND, tenant_name)?;
-        Ok(self)
-    }
-
-    /// Sends `X-UIPATH-OrganizationUnitId: <id>` on every call, for folder-scoped APIs.
-    pub fn folder_id(mut self, folder_id: i64) -> Self {
-        self.headers.folder_id(folder_id);
-        self
-    }
-
-    /// Sends the folder path on every call: `X-UIPATH-FolderPath`, or `X-UIPATH-FolderPath-Encoded`
-    /// (base64 of UTF-16LE) when the path is not plain ASCII.
-    pub fn folder_path(mut self, path: &str) -> Self {
-        self.headers.folder_path(path);
-        self
-    }
-
-    /// Sends `X-UIPATH-FolderKey: <guid>` on every call.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the key is not a valid header value.
-    pub fn folder_key(mut self, key: &str) -> Result<Self> {
-        self.headers.folder_key(BACKEND, key)?;
-        Ok(self)
-    }
+    context_setters!();
 
     /// Handshakes run so far (one per connection while the server keeps connections authenticated).
     pub fn handshakes(&self) -> u64 {

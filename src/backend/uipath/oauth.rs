@@ -22,7 +22,6 @@
 //!
 //! [`token_url`]: UiPathClientCredentialsLogin::token_url
 
-use std::ffi::OsString;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,11 +33,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use url::{Host, Url};
 
-use super::uipath::{ContextHeaders, ENV_URL};
+use super::context::context_setters;
+use super::{ContextHeaders, ENV_URL};
 use crate::authenticator::{Authenticator, BoxFuture};
-use crate::backend::{require_name, require_secret};
+use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
-use crate::env::{self, Env};
+use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
 use crate::origin;
@@ -47,24 +47,24 @@ const BACKEND: &str = "uipath-oauth";
 
 /// How long a token lives when the answer has no `expires_in`: 1 hour, what UiPath documents for
 /// access tokens.
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
 /// The token path of a standalone (on-premises) Orchestrator's Identity Server, from the host root.
-pub const ON_PREMISES_TOKEN_PATH: &str = "/identity/connect/token";
+const ON_PREMISES_TOKEN_PATH: &str = "/identity/connect/token";
 
 /// The token path on Automation Cloud (after `/{org}`) and Automation Suite (from the host root).
-pub const CLOUD_TOKEN_PATH: &str = "/identity_/connect/token";
+const CLOUD_TOKEN_PATH: &str = "/identity_/connect/token";
 
 /// Environment variable: the External Application's id.
-pub const ENV_CLIENT_ID: &str = "UIPATH_CLIENT_ID";
+const ENV_CLIENT_ID: &str = "UIPATH_CLIENT_ID";
 /// Environment variable: the External Application's secret.
-pub const ENV_CLIENT_SECRET: &str = "UIPATH_CLIENT_SECRET";
+const ENV_CLIENT_SECRET: &str = "UIPATH_CLIENT_SECRET";
 /// Environment variable: the scopes, space-separated (e.g. `OR.Jobs OR.Folders.Read`).
-pub const ENV_SCOPE: &str = "UIPATH_SCOPE";
+const ENV_SCOPE: &str = "UIPATH_SCOPE";
 /// Environment variable: the scopes, as `uipathcli` names it; read when [`ENV_SCOPE`] is unset.
-pub const ENV_AUTH_SCOPES: &str = "UIPATH_AUTH_SCOPES";
+const ENV_AUTH_SCOPES: &str = "UIPATH_AUTH_SCOPES";
 /// Environment variable: the token endpoint, overriding the one derived from `UIPATH_URL`.
-pub const ENV_TOKEN_URL: &str = "UIPATH_TOKEN_URL";
+const ENV_TOKEN_URL: &str = "UIPATH_TOKEN_URL";
 
 /// The scope OAuth uses to ask for a refresh token; client credentials never get one.
 const OFFLINE_ACCESS: &str = "offline_access";
@@ -174,32 +174,17 @@ impl UiPathClientCredentialsLogin {
         })
     }
 
-    /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_CLIENT_ID` and
-    /// `UIPATH_CLIENT_SECRET` (required), `UIPATH_SCOPE` (or `UIPATH_AUTH_SCOPES`), `UIPATH_TOKEN_URL`,
-    /// `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`), `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank
-    /// optional variables count as unset.
-    ///
-    /// ```no_run
-    /// # fn run() -> rpa_auth::Result<()> {
-    /// let client = rpa_auth::AuthClient::new(rpa_auth::UiPathClientCredentialsLogin::from_env()?)?;
-    /// # let _ = client; Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the variable that is missing or malformed (never quoting the secret).
-    pub fn from_env() -> Result<Self> {
-        Self::read_env(&Env::new(BACKEND, &env::process))
-    }
-
-    /// Like [`from_env`](Self::from_env), reading each variable through `lookup` (a map, a vault, a
-    /// test fixture) instead of the process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        Self::read_env(&Env::new(BACKEND, &|name: &str| {
-            lookup(name).map(OsString::from)
-        }))
+    from_env_constructors! {
+        /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_CLIENT_ID` and
+        /// `UIPATH_CLIENT_SECRET` (required), `UIPATH_SCOPE` (or `UIPATH_AUTH_SCOPES`), `UIPATH_TOKEN_URL`,
+        /// `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`), `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank
+        /// optional variables count as unset.
+        ///
+        /// ```no_run
+        /// # fn run() -> rpa_auth::Result<()> {
+        /// let client = rpa_auth::AuthClient::new(rpa_auth::UiPathClientCredentialsLogin::from_env()?)?;
+        /// # let _ = client; Ok(()) }
+        /// ```
     }
 
     fn read_env(env: &Env<'_>) -> Result<Self> {
@@ -300,37 +285,7 @@ impl UiPathClientCredentialsLogin {
         Ok(self)
     }
 
-    /// Sends `X-UIPATH-TenantName` on every call. Defaults to not sending it (the token already names
-    /// the tenant on Automation Cloud).
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the name is not a valid header value.
-    pub fn tenant_header(mut self, tenant_name: &str) -> Result<Self> {
-        self.headers.tenant_name(BACKEND, tenant_name)?;
-        Ok(self)
-    }
-
-    /// Sends `X-UIPATH-OrganizationUnitId: <id>` on every call, for folder-scoped APIs.
-    pub fn folder_id(mut self, folder_id: i64) -> Self {
-        self.headers.folder_id(folder_id);
-        self
-    }
-
-    /// Sends the folder path on every call: `X-UIPATH-FolderPath`, or `X-UIPATH-FolderPath-Encoded`
-    /// (base64 of UTF-16LE) when the path is not plain ASCII.
-    pub fn folder_path(mut self, path: &str) -> Self {
-        self.headers.folder_path(path);
-        self
-    }
-
-    /// Sends `X-UIPATH-FolderKey: <guid>` on every call.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the key is not a valid header value.
-    pub fn folder_key(mut self, key: &str) -> Result<Self> {
-        self.headers.folder_key(BACKEND, key)?;
-        Ok(self)
-    }
+    context_setters!();
 
     /// The API base URL, as completed from the one given (Automation Cloud bases end in `orchestrator_/`).
     pub fn base_url(&self) -> &Url {

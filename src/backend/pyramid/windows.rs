@@ -1,0 +1,218 @@
+//! Pyramid Windows single sign-on: `authenticateUserWindows` behind NTLM / Negotiate
+//! (vendor-apis.md §3.2).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use secrecy::SecretString;
+use url::Url;
+
+use super::{
+    API2_WINDOWS_LOGIN_PATH, API3_WINDOWS_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN,
+    ENV_URL, PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
+};
+use crate::authenticator::{Authenticator, BoxFuture};
+use crate::backend::{from_env_constructors, require_name, require_secret};
+use crate::credential::Credential;
+use crate::env::Env;
+use crate::error::{Endpoint, Error, Result};
+use crate::exchange::Reply;
+use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, tls_for};
+use crate::origin;
+
+/// Logs into Pyramid Analytics as a Windows user: `authenticateUserWindows` behind the NTLM / Negotiate
+/// handshake, with explicit credentials, from any platform. The token it yields is used like a password
+/// login's.
+///
+/// ```no_run
+/// # async fn run() -> rpa_auth::Result<()> {
+/// use rpa_auth::{AuthClient, SecretString};
+/// use rpa_auth::PyramidWindowsLogin;
+///
+/// let login = PyramidWindowsLogin::new("https://pyramid.corp.example/", r"CORP\analyst", SecretString::from("…"))?;
+/// let client = AuthClient::new(login)?;
+/// let me = client.post("API2/access/getMe").send().await?;
+/// # let _ = me; Ok(()) }
+/// ```
+pub struct PyramidWindowsLogin {
+    base: Url,
+    credentials: WindowsCredentials,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    scheme: Option<Scheme>,
+    api: PyramidApi,
+    placement: PyramidPlacement,
+    token_lifetime: Duration,
+}
+
+impl PyramidWindowsLogin {
+    /// A Windows login to the Pyramid server at `base_url` as `user` (`DOMAIN\user`, `user@domain`, or a
+    /// plain name with [`domain`](Self::domain)).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL or an empty user name or password.
+    pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
+        require_name(BACKEND, "user name", user)?;
+        require_secret(BACKEND, "password", &password)?;
+        Ok(Self {
+            base: origin::parse_base_url(BACKEND, base_url)?,
+            credentials: WindowsCredentials::new(user, password),
+            tls: None,
+            scheme: None,
+            api: PyramidApi::default(),
+            placement: PyramidPlacement::default(),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+        })
+    }
+
+    /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.credentials = self.credentials.domain(domain);
+        self
+    }
+
+    from_env_constructors! {
+        /// A login configured from the process environment: `PYRAMID_URL`, `PYRAMID_USERNAME`
+        /// (`DOMAIN\user`, `user@domain` or a plain name) and `PYRAMID_PASSWORD` (required),
+        /// `PYRAMID_DOMAIN` (the Windows domain, replacing one given in the user name) and `PYRAMID_API`
+        /// (`2` or `3`, also `API2`/`API3`). Blank optional variables count as unset.
+        ///
+        /// ```no_run
+        /// # fn run() -> rpa_auth::Result<()> {
+        /// use rpa_auth::PyramidWindowsLogin;
+        ///
+        /// let client = rpa_auth::AuthClient::new(PyramidWindowsLogin::from_env()?)?;
+        /// # let _ = client; Ok(()) }
+        /// ```
+    }
+
+    fn read_env(env: &Env<'_>) -> Result<Self> {
+        let (url, username, password, api) = read_common(env, true)?;
+        let mut login = Self::new(&url, &username, password).map_err(|e| env.blame(ENV_URL, e))?;
+        if let Some(domain) = env.optional(ENV_DOMAIN)? {
+            login = login.domain(domain);
+        }
+        Ok(login.api(api))
+    }
+
+    /// The API generation. Defaults to [`PyramidApi::Api2`].
+    pub fn api(mut self, api: PyramidApi) -> Self {
+        self.api = api;
+        self
+    }
+
+    /// Where later calls carry the token. Defaults to [`PyramidPlacement::Api`].
+    pub fn placement(mut self, placement: PyramidPlacement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// The TLS configuration of the handshake connection (an internal CA, say). Defaults to the
+    /// platform's trust store.
+    pub fn tls_config(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Uses `scheme` even when the server offers both. Defaults to the server's offer, NTLM first.
+    pub fn scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = Some(scheme);
+        self
+    }
+
+    /// How long a token is used before logging in again. Defaults to 20 minutes.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Runs the handshake on a new connection and returns the token credential.
+    ///
+    /// # Errors
+    /// [`Error::LoginRejected`] when the server refuses the Windows credentials, [`Error::WindowsAuth`]
+    /// when it offers no Windows authentication or its challenge is malformed, and the errors of a
+    /// password login's answer.
+    pub async fn login(&self) -> Result<Credential> {
+        let (path, body): (&str, &'static [u8]) = match self.api {
+            // The documented C# sample posts the JSON `null`.
+            PyramidApi::Api2 => (API2_WINDOWS_LOGIN_PATH, b"null"),
+            PyramidApi::Api3 => (API3_WINDOWS_LOGIN_PATH, b""),
+        };
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| Error::config(BACKEND, format!("cannot build the login URL ({e})")))?;
+        let endpoint = Endpoint::new(reqwest::Method::POST, &url);
+        let failed = |e| Error::windows_auth(BACKEND, endpoint.clone(), e);
+        let tls = tls_for(&url, self.tls.as_ref()).map_err(failed)?;
+        let mut connection =
+            NtlmConnection::connect(&url, tls, crate::ntlm::DEFAULT_CONNECT_TIMEOUT)
+                .await
+                .map_err(failed)?;
+        if let Some(scheme) = self.scheme {
+            connection = connection.force_scheme(scheme);
+        }
+        let mut request = http::Request::new(Bytes::from_static(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = url.as_str().parse().map_err(|_| {
+            Error::config(
+                BACKEND,
+                "the login URL cannot be sent as an HTTP/1.1 request target",
+            )
+        })?;
+        if !body.is_empty() {
+            // API3 takes no body, and an empty body labelled JSON is malformed to a strict reader.
+            request
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        request.headers_mut().insert(
+            ACCEPT,
+            HeaderValue::from_static("text/plain, application/json"),
+        );
+        let response = connection
+            .send(request, &self.credentials)
+            .await
+            .map_err(failed)?;
+        let (parts, body) = response.into_parts();
+        let reply = Reply {
+            backend: BACKEND,
+            endpoint,
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
+        let token = read_token(&reply)?;
+        Ok(
+            Credential::new(token, placement_for(self.api, self.placement))
+                .expires_in(self.token_lifetime),
+        )
+    }
+}
+
+impl Authenticator for PyramidWindowsLogin {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn authenticate<'a>(&'a self, _http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+        Box::pin(self.login())
+    }
+}
+
+impl fmt::Debug for PyramidWindowsLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PyramidWindowsLogin")
+            .field("base_url", &self.base.as_str())
+            .field("credentials", &self.credentials)
+            .field("api", &self.api)
+            .field("placement", &self.placement)
+            .finish_non_exhaustive()
+    }
+}
