@@ -213,6 +213,7 @@ pub enum TransportKind {
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration is unusable: a malformed URL, plain `http://` to a remote host, a missing value.
+    #[non_exhaustive]
     #[error("{backend}: invalid configuration: {message}")]
     Config {
         /// Backend name.
@@ -222,6 +223,7 @@ pub enum Error {
     },
 
     /// The server refused the login.
+    #[non_exhaustive]
     #[error("{backend}: {reason}: login rejected by {endpoint} (HTTP {}{})", status.as_u16(), with_server(server))]
     LoginRejected {
         /// Backend name.
@@ -238,6 +240,7 @@ pub enum Error {
 
     /// The server answered with an error status that is not a refusal of the credentials
     /// (429, 5xx, an unexpected 4xx).
+    #[non_exhaustive]
     #[error("{backend}: {endpoint} answered HTTP {}{}{}", status.as_u16(), retry_after_text(retry_after), with_server(server))]
     Status {
         /// Backend name.
@@ -254,6 +257,7 @@ pub enum Error {
 
     /// The server's answer could not be read: an HTML page instead of JSON, malformed or truncated JSON,
     /// an oversized body, a missing field.
+    #[non_exhaustive]
     #[error("{backend}: unreadable answer from {endpoint} (HTTP {}): {cause}", status.as_u16())]
     InvalidResponse {
         /// Backend name.
@@ -267,6 +271,7 @@ pub enum Error {
     },
 
     /// The request did not get an answer: connection refused, timeout, broken connection.
+    #[non_exhaustive]
     #[error("{backend}: {endpoint} {}", transport_text(*kind))]
     Transport {
         /// Backend name.
@@ -281,6 +286,7 @@ pub enum Error {
     },
 
     /// A request was still answered 401 after the credential was renewed.
+    #[non_exhaustive]
     #[error("{backend}: {endpoint} still answered HTTP {} after a fresh login", status.as_u16())]
     Unauthorized {
         /// Backend name.
@@ -292,6 +298,7 @@ pub enum Error {
     },
 
     /// A request answered 401 could not be sent again after the re-login, because its body is a stream.
+    #[non_exhaustive]
     #[error(
         "{backend}: {endpoint} answered HTTP 401 and its streaming body cannot be replayed; the credential was dropped, send the request again"
     )]
@@ -305,6 +312,7 @@ pub enum Error {
     /// Windows authentication (NTLM / Negotiate) failed for a reason other than refused credentials
     /// (those are [`Error::LoginRejected`]): the server offers no Windows authentication, its challenge is
     /// malformed, or the dedicated connection failed.
+    #[non_exhaustive]
     #[error("{backend}: windows authentication at {endpoint} failed: {cause}")]
     WindowsAuth {
         /// Backend name.
@@ -317,6 +325,7 @@ pub enum Error {
 
     /// The request itself cannot be sent as asked: a credential placement it cannot carry, a
     /// malformed URL, a target outside the configured origin.
+    #[non_exhaustive]
     #[error("{backend}: cannot send {endpoint}: {cause}")]
     Request {
         /// Backend name.
@@ -352,7 +361,7 @@ fn transport_text(kind: TransportKind) -> &'static str {
 
 impl Error {
     /// A configuration error for `backend`.
-    pub fn config(backend: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn config(backend: &'static str, message: impl Into<String>) -> Self {
         Self::Config {
             backend,
             message: message.into(),
@@ -360,7 +369,11 @@ impl Error {
     }
 
     /// A transport error from reqwest, with the URL removed so no query string can leak.
-    pub fn transport(backend: &'static str, endpoint: Endpoint, error: reqwest::Error) -> Self {
+    pub(crate) fn transport(
+        backend: &'static str,
+        endpoint: Endpoint,
+        error: reqwest::Error,
+    ) -> Self {
         let kind = if error.is_timeout() {
             TransportKind::Timeout
         } else if error.is_connect() {
@@ -378,7 +391,11 @@ impl Error {
 
     /// An error from a Windows-authentication handshake: refused credentials become
     /// [`Error::LoginRejected`] (HTTP 401, naming the scheme), everything else [`Error::WindowsAuth`].
-    pub fn windows_auth(backend: &'static str, endpoint: Endpoint, error: HandshakeError) -> Self {
+    pub(crate) fn windows_auth(
+        backend: &'static str,
+        endpoint: Endpoint,
+        error: HandshakeError,
+    ) -> Self {
         match error {
             HandshakeError::Rejected { scheme } => Self::LoginRejected {
                 backend,
@@ -396,6 +413,44 @@ impl Error {
                 endpoint,
                 cause: Arc::new(other),
             },
+        }
+    }
+
+    /// For a custom [`Authenticator`](crate::Authenticator): the server refused the login (wrong
+    /// credentials, a locked account, a missing multi-factor code). The
+    /// [`AuthClient`](crate::AuthClient) then does not log in again at once, so a retry loop cannot lock
+    /// the account.
+    pub fn login_rejected(
+        backend: &'static str,
+        endpoint: Endpoint,
+        status: StatusCode,
+        reason: RejectReason,
+        server: Option<ServerMessage>,
+    ) -> Self {
+        Self::LoginRejected {
+            backend,
+            endpoint,
+            status,
+            reason,
+            server,
+        }
+    }
+
+    /// For a custom [`Authenticator`](crate::Authenticator): the server answered an error status that
+    /// is not a refusal of the credentials (429, 5xx), optionally asking to wait `retry_after`.
+    pub fn unexpected_status(
+        backend: &'static str,
+        endpoint: Endpoint,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        server: Option<ServerMessage>,
+    ) -> Self {
+        Self::Status {
+            backend,
+            endpoint,
+            status,
+            retry_after,
+            server,
         }
     }
 

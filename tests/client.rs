@@ -15,33 +15,33 @@ const BASE: &str = "http://127.0.0.1:9/";
 const TEN_MINUTES: Duration = Duration::from_secs(600);
 
 fn rejected() -> Error {
-    Error::LoginRejected {
-        backend: "fake",
-        endpoint: Endpoint::new(
+    Error::login_rejected(
+        "fake",
+        Endpoint::new(
             reqwest::Method::POST,
             &url::Url::parse("http://127.0.0.1:9/login").unwrap(),
         ),
-        status: reqwest::StatusCode::BAD_REQUEST,
-        reason: RejectReason::BadCredentials,
-        server: Some(ServerMessage::new(
+        reqwest::StatusCode::BAD_REQUEST,
+        RejectReason::BadCredentials,
+        Some(ServerMessage::new(
             "errorCode",
             Some("1000".into()),
             Some("Invalid credentials".into()),
         )),
-    }
+    )
 }
 
 fn busy(status: u16, retry_after: Option<Duration>) -> Error {
-    Error::Status {
-        backend: "fake",
-        endpoint: Endpoint::new(
+    Error::unexpected_status(
+        "fake",
+        Endpoint::new(
             reqwest::Method::POST,
             &url::Url::parse("http://127.0.0.1:9/login").unwrap(),
         ),
-        status: reqwest::StatusCode::from_u16(status).unwrap(),
+        reqwest::StatusCode::from_u16(status).unwrap(),
         retry_after,
-        server: None,
-    }
+        None,
+    )
 }
 
 fn secret_text(credential: &rpa_auth::Credential) -> String {
