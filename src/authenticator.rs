@@ -2,16 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use url::Url;
 
 use crate::credential::Credential;
 use crate::error::Result;
-
-/// A boxed, sendable future, so the trait stays object-safe without extra crates.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::future::BoxFuture;
 
 /// One way of logging into one server. Each backend implements it; the
 /// [`AuthClient`](crate::AuthClient) decides when to call it (caching, refresh, 401 retry).
@@ -64,57 +61,41 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
     }
 }
 
-impl<T: Authenticator + ?Sized> Authenticator for Arc<T> {
-    fn backend(&self) -> &'static str {
-        (**self).backend()
-    }
-    fn base_url(&self) -> &Url {
-        (**self).base_url()
-    }
-    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        (**self).authenticate(http)
-    }
-    fn refresh<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        current: &'a Credential,
-    ) -> BoxFuture<'a, Result<Credential>> {
-        (**self).refresh(http, current)
-    }
-    fn logout<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        current: &'a Credential,
-    ) -> BoxFuture<'a, Result<()>> {
-        (**self).logout(http, current)
-    }
+/// Implements [`Authenticator`] for a smart pointer by forwarding every method to the pointee.
+macro_rules! forward_authenticator {
+    ($pointer:ident) => {
+        impl<T: Authenticator + ?Sized> Authenticator for $pointer<T> {
+            fn backend(&self) -> &'static str {
+                (**self).backend()
+            }
+            fn base_url(&self) -> &Url {
+                (**self).base_url()
+            }
+            fn authenticate<'a>(
+                &'a self,
+                http: &'a reqwest::Client,
+            ) -> BoxFuture<'a, Result<Credential>> {
+                (**self).authenticate(http)
+            }
+            fn refresh<'a>(
+                &'a self,
+                http: &'a reqwest::Client,
+                current: &'a Credential,
+            ) -> BoxFuture<'a, Result<Credential>> {
+                (**self).refresh(http, current)
+            }
+            fn logout<'a>(
+                &'a self,
+                http: &'a reqwest::Client,
+                current: &'a Credential,
+            ) -> BoxFuture<'a, Result<()>> {
+                (**self).logout(http, current)
+            }
+        }
+    };
 }
-
-impl<T: Authenticator + ?Sized> Authenticator for Box<T> {
-    fn backend(&self) -> &'static str {
-        (**self).backend()
-    }
-    fn base_url(&self) -> &Url {
-        (**self).base_url()
-    }
-    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        (**self).authenticate(http)
-    }
-    fn refresh<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        current: &'a Credential,
-    ) -> BoxFuture<'a, Result<Credential>> {
-        (**self).refresh(http, current)
-    }
-    fn logout<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        current: &'a Credential,
-    ) -> BoxFuture<'a, Result<()>> {
-        (**self).logout(http, current)
-    }
-}
+forward_authenticator!(Arc);
+forward_authenticator!(Box);
 
 /// An [`Authenticator`] made from a closure: handy for tokens from a vault, and for tests.
 ///

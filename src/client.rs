@@ -11,9 +11,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::authenticator::{Authenticator, BoxFuture};
+use crate::authenticator::Authenticator;
 use crate::credential::Credential;
 use crate::error::{Endpoint, Error, Result};
+use crate::future::BoxFuture;
 use crate::origin;
 
 /// How long before expiry a credential is renewed: 5 minutes (as Azure and UiPath's own PowerShell

@@ -8,8 +8,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use crate::authenticator::BoxFuture;
 use crate::error::Result;
+use crate::future::BoxFuture;
 
 /// Where a credential is placed on each request.
 ///

@@ -15,10 +15,11 @@ pub mod ntlm;
 mod backend;
 mod env;
 mod exchange;
+mod future;
 mod jwt;
 mod origin;
 
-pub use authenticator::{Authenticator, BoxFuture};
+pub use authenticator::Authenticator;
 pub use backend::automation_anywhere::{ApiVersion, AutomationAnywhereLogin};
 pub use backend::pyramid::{
     PyramidApi, PyramidPasswordLogin, PyramidPlacement, PyramidWindowsLogin,
@@ -27,6 +28,7 @@ pub use backend::uipath::{UiPathBearerLogin, UiPathClientCredentialsLogin, UiPat
 pub use client::{AuthClient, AuthClientBuilder, RequestBuilder};
 pub use credential::{AuthenticatedTransport, Credential, Placement};
 pub use error::{Endpoint, Error, RejectReason, Result, ServerMessage, TransportKind};
+pub use future::BoxFuture;
 pub use ntlm::{HandshakeError, Scheme, WindowsCredentials};
 
 /// Re-exported so callers can build secrets without naming `secrecy` in their own `Cargo.toml`.

@@ -23,8 +23,8 @@ use std::fmt;
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
-use crate::authenticator::BoxFuture;
 use crate::client::{AuthClient, SendFailure, Sender};
+use crate::future::BoxFuture;
 
 /// Logs in, refreshes, places the credential and retries once on 401, inside a middleware chain.
 ///

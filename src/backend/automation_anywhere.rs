@@ -25,12 +25,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use url::Url;
 
-use crate::authenticator::{Authenticator, BoxFuture};
+use crate::authenticator::Authenticator;
 use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::future::BoxFuture;
 use crate::{jwt, origin};
 
 const BACKEND: &str = "aa";

@@ -13,11 +13,12 @@ use super::{
     API2_LOGIN_PATH, API3_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN, ENV_URL,
     PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
 };
-use crate::authenticator::{Authenticator, BoxFuture};
+use crate::authenticator::Authenticator;
 use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Error, Result};
+use crate::future::BoxFuture;
 use crate::{exchange, origin};
 
 /// Logs into Pyramid Analytics with a user name and password.

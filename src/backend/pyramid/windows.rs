@@ -14,12 +14,13 @@ use super::{
     API2_WINDOWS_LOGIN_PATH, API3_WINDOWS_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN,
     ENV_URL, PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
 };
-use crate::authenticator::{Authenticator, BoxFuture};
+use crate::authenticator::Authenticator;
 use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
 use crate::exchange::Reply;
+use crate::future::BoxFuture;
 use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, tls_for};
 use crate::origin;
 

@@ -35,12 +35,13 @@ use url::{Host, Url};
 
 use super::context::context_setters;
 use super::{ContextHeaders, ENV_URL};
-use crate::authenticator::{Authenticator, BoxFuture};
+use crate::authenticator::Authenticator;
 use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::future::BoxFuture;
 use crate::origin;
 
 const BACKEND: &str = "uipath-oauth";

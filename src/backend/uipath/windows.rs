@@ -12,11 +12,12 @@ use url::Url;
 
 use super::context::context_setters;
 use super::{ContextHeaders, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
-use crate::authenticator::{Authenticator, BoxFuture};
+use crate::authenticator::Authenticator;
 use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{AuthenticatedTransport, Credential};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
+use crate::future::BoxFuture;
 use crate::ntlm::{DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, tls_for};
 use crate::origin;
 
