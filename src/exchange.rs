@@ -1,6 +1,9 @@
 //! One login-side HTTP exchange, shared by every backend: send, refuse redirects, read a bounded body,
 //! and turn what came back into a typed error when it is not what the backend expected.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -137,6 +140,17 @@ impl Reply {
         })
     }
 
+    /// The server's own code and message in an error answer, read from its JSON body by `parse` (the
+    /// vendor's error shape); `None` when the body is not JSON or says nothing.
+    pub(crate) fn server_message(
+        &self,
+        parse: fn(&serde_json::Value) -> Option<ServerMessage>,
+    ) -> Option<ServerMessage> {
+        self.json::<serde_json::Value>()
+            .ok()
+            .and_then(|body| parse(&body))
+    }
+
     /// The body as UTF-8 text.
     #[allow(
         dead_code,
@@ -181,6 +195,66 @@ impl Reply {
             reason,
             server,
         }
+    }
+}
+
+/// Which of a backend's candidate endpoints this server has (a v2 login path or v1, one token URL or
+/// another), found by trying them in order and remembered, shared by clones so the probe happens once
+/// per server.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EndpointProbe {
+    /// 0 while unknown, else the index of the candidate that answered plus one.
+    found: Arc<AtomicUsize>,
+}
+
+/// What [`EndpointProbe::send`] came back with.
+pub(crate) enum Probed {
+    /// The candidate at this index answered (with success or with an error of its own).
+    Answered(usize, Reply),
+    /// Every candidate answered as a missing endpoint, in order.
+    NoneAnswered(Vec<Reply>),
+}
+
+impl EndpointProbe {
+    /// The index of the candidate found by an earlier probe.
+    pub(crate) fn found(&self) -> Option<usize> {
+        self.found.load(Ordering::Acquire).checked_sub(1)
+    }
+
+    /// Remembers that the candidate at `index` is the one this server has.
+    pub(crate) fn remember(&self, index: usize) {
+        self.found.store(index + 1, Ordering::Release);
+    }
+
+    /// Sends to the remembered candidate alone (forgetting it when it now answers as missing: the
+    /// server changed), or else to each of `candidates` in turn until one does not answer as
+    /// `is_missing`. Remembering the one that answered is the caller's choice (after a successful login,
+    /// say).
+    pub(crate) async fn send<Fut>(
+        &self,
+        candidates: usize,
+        send: impl Fn(usize) -> Fut,
+        is_missing: fn(&Reply) -> bool,
+    ) -> Result<Probed>
+    where
+        Fut: Future<Output = Result<Reply>>,
+    {
+        if let Some(index) = self.found().filter(|&index| index < candidates) {
+            let reply = send(index).await?;
+            if is_missing(&reply) {
+                self.found.store(0, Ordering::Release);
+            }
+            return Ok(Probed::Answered(index, reply));
+        }
+        let mut missing = Vec::new();
+        for index in 0..candidates {
+            let reply = send(index).await?;
+            if !is_missing(&reply) {
+                return Ok(Probed::Answered(index, reply));
+            }
+            missing.push(reply);
+        }
+        Ok(Probed::NoneAnswered(missing))
     }
 }
 

@@ -15,8 +15,7 @@
 //! prefer an API key for unattended work: API-key tokens do not end other sessions.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -30,7 +29,7 @@ use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
-use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
 use crate::future::BoxFuture;
 use crate::{jwt, origin};
 
@@ -100,10 +99,8 @@ impl ApiVersion {
     }
 }
 
-/// The remembered outcome of [`ApiVersion::Auto`].
-const DETECTED_NONE: u8 = 0;
-const DETECTED_V1: u8 = 1;
-const DETECTED_V2: u8 = 2;
+/// The login paths [`ApiVersion::Auto`] tries, in order; its probe remembers an index into them.
+const AUTO_LOGIN_PATHS: [&str; 2] = [LOGIN_V2_PATH, LOGIN_V1_PATH];
 
 #[derive(Clone)]
 enum Secret {
@@ -144,7 +141,7 @@ pub struct AutomationAnywhereLogin {
     mfa_code: Option<SecretString>,
     multiple_login: Option<bool>,
     api_version: ApiVersion,
-    detected: Arc<AtomicU8>,
+    detected: EndpointProbe,
     token_lifetime: Duration,
 }
 
@@ -260,7 +257,7 @@ impl AutomationAnywhereLogin {
             mfa_code: None,
             multiple_login: None,
             api_version: ApiVersion::Auto,
-            detected: Arc::new(AtomicU8::new(DETECTED_NONE)),
+            detected: EndpointProbe::default(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
         })
     }
@@ -301,7 +298,7 @@ impl AutomationAnywhereLogin {
     /// back to `/v1/authentication` (and remembering it) when the server has no v2, as Enterprise 11.
     pub fn api_version(mut self, version: ApiVersion) -> Self {
         self.api_version = version;
-        self.detected = Arc::new(AtomicU8::new(DETECTED_NONE));
+        self.detected = EndpointProbe::default();
         self
     }
 
@@ -315,10 +312,10 @@ impl AutomationAnywhereLogin {
     /// The login endpoint version in use: the forced one, or what [`ApiVersion::Auto`] found (shared by
     /// clones of this login); `None` before the first login in auto mode.
     pub fn api_version_in_use(&self) -> Option<ApiVersion> {
-        match (self.api_version, self.detected.load(Ordering::Relaxed)) {
-            (ApiVersion::Auto, DETECTED_V1) => Some(ApiVersion::V1),
-            (ApiVersion::Auto, DETECTED_V2) => Some(ApiVersion::V2),
-            (ApiVersion::Auto, _) => None,
+        match (self.api_version, self.detected.found()) {
+            (ApiVersion::Auto, Some(0)) => Some(ApiVersion::V2),
+            (ApiVersion::Auto, Some(_)) => Some(ApiVersion::V1),
+            (ApiVersion::Auto, None) => None,
             (forced, _) => Some(forced),
         }
     }
@@ -331,21 +328,27 @@ impl AutomationAnywhereLogin {
     /// statuses; [`Error::InvalidResponse`] for an answer that is not the expected JSON;
     /// [`Error::Transport`].
     pub async fn login(&self, http: &reqwest::Client) -> Result<Credential> {
-        let version = self.api_version_in_use().unwrap_or(ApiVersion::Auto);
-        let reply = self.post_login(http, version.path()).await?;
-        let reply = if version == ApiVersion::Auto && is_missing_endpoint(&reply) {
-            // Enterprise 11: no v2. Remember v1 unless it is missing as well (a wrong base URL).
-            let fallback = self.post_login(http, LOGIN_V1_PATH).await?;
-            if !is_missing_endpoint(&fallback) {
-                self.detected.store(DETECTED_V1, Ordering::Relaxed);
-            }
-            fallback
-        } else {
-            reply
+        if self.api_version != ApiVersion::Auto {
+            let reply = self.post_login(http, self.api_version.path()).await?;
+            return Ok(self.credential(self.read_login(&reply)?));
+        }
+        // Enterprise 11 has no v2: fall back to v1, and remember whichever gave a token.
+        let sent = self.detected.send(
+            AUTO_LOGIN_PATHS.len(),
+            |index| self.post_login(http, AUTO_LOGIN_PATHS[index]),
+            is_missing_endpoint,
+        );
+        let (index, reply) = match sent.await? {
+            Probed::Answered(index, reply) => (Some(index), reply),
+            // Missing both (a wrong base URL): report the last answer.
+            Probed::NoneAnswered(mut replies) => match replies.pop() {
+                Some(reply) => (None, reply),
+                None => return Err(Error::config(BACKEND, "no login endpoint to try")),
+            },
         };
         let token = self.read_login(&reply)?;
-        if version == ApiVersion::Auto && reply.endpoint.path().ends_with(LOGIN_V2_PATH) {
-            self.detected.store(DETECTED_V2, Ordering::Relaxed);
+        if let Some(index) = index {
+            self.detected.remember(index);
         }
         Ok(self.credential(token))
     }
@@ -408,10 +411,7 @@ impl AutomationAnywhereLogin {
 
     /// Maps a non-2xx login answer to an error.
     fn login_error(&self, reply: &Reply) -> Error {
-        let server = reply
-            .json::<Value>()
-            .ok()
-            .and_then(|body| server_message(&body));
+        let server = reply.server_message(server_message);
         let status = reply.status.as_u16();
         match server {
             Some(server) if is_deprecation(&server) => {
@@ -505,10 +505,7 @@ impl AutomationAnywhereLogin {
         if is_refusal(reply.status) {
             return self.login(http).await;
         }
-        let server = reply
-            .json::<Value>()
-            .ok()
-            .and_then(|body| server_message(&body));
+        let server = reply.server_message(server_message);
         Err(reply.status_error(server))
     }
 
@@ -535,10 +532,7 @@ impl AutomationAnywhereLogin {
         if reply.status.is_success() || reply.status == StatusCode::UNAUTHORIZED {
             return Ok(());
         }
-        let server = reply
-            .json::<Value>()
-            .ok()
-            .and_then(|body| server_message(&body));
+        let server = reply.server_message(server_message);
         Err(reply.status_error(server))
     }
 
@@ -562,10 +556,7 @@ impl AutomationAnywhereLogin {
             return Ok(false);
         }
         if !reply.status.is_success() {
-            let server = reply
-                .json::<Value>()
-                .ok()
-                .and_then(|body| server_message(&body));
+            let server = reply.server_message(server_message);
             return Err(reply.status_error(server));
         }
         let body: Value = reply.json()?;
@@ -646,16 +637,12 @@ fn is_missing_endpoint(reply: &Reply) -> bool {
     matches!(
         reply.status,
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    ) && reply
-        .json::<Value>()
-        .ok()
-        .and_then(|body| server_message(&body))
-        .is_some_and(|server| {
-            server.code() == Some(ERROR_TOKEN_MISSING)
-                || server
-                    .message()
-                    .is_some_and(|m| m.to_ascii_lowercase().contains("x-authorization"))
-        })
+    ) && reply.server_message(server_message).is_some_and(|server| {
+        server.code() == Some(ERROR_TOKEN_MISSING)
+            || server
+                .message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("x-authorization"))
+    })
 }
 
 /// A refresh answer that means "this token cannot be renewed": any 4xx but 408 and 429.
@@ -931,7 +918,7 @@ mod tests {
     fn api_version_is_forced_or_detected() {
         let login = password_login();
         assert_eq!(login.api_version_in_use(), None);
-        login.detected.store(DETECTED_V1, Ordering::Relaxed);
+        login.detected.remember(1);
         assert_eq!(login.clone().api_version_in_use(), Some(ApiVersion::V1));
         let forced = password_login().api_version(ApiVersion::V2);
         assert_eq!(forced.api_version_in_use(), Some(ApiVersion::V2));

@@ -153,10 +153,7 @@ fn read_token(reply: &Reply) -> Result<SecretString> {
 
 /// Maps a non-2xx login answer to an error. Pyramid refuses credentials with a 401 HTML page.
 fn error_for(reply: &Reply) -> Error {
-    let server = reply
-        .json::<Value>()
-        .ok()
-        .and_then(|body| server_message(&body));
+    let server = reply.server_message(server_message);
     match reply.status.as_u16() {
         401 | 403 => reply.rejected(RejectReason::BadCredentials, server),
         400 => reply.rejected(RejectReason::Other, server),

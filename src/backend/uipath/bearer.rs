@@ -190,10 +190,7 @@ fn read_token(reply: &Reply) -> Result<SecretString> {
 
 /// Maps a non-2xx login answer to an error.
 fn error_for(reply: &Reply) -> Error {
-    let server = reply
-        .json::<Value>()
-        .ok()
-        .and_then(|body| server_message(&body));
+    let server = reply.server_message(server_message);
     let status = reply.status.as_u16();
     match (status, server) {
         (429 | 500.., server) => reply.status_error(server),

@@ -23,8 +23,6 @@
 //! [`token_url`]: UiPathClientCredentialsLogin::token_url
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -40,7 +38,7 @@ use crate::backend::{from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
-use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
 use crate::future::BoxFuture;
 use crate::origin;
 
@@ -106,11 +104,10 @@ pub struct UiPathClientCredentialsLogin {
 enum TokenEndpoint {
     /// Decided by the URL (Automation Cloud) or set by the user.
     Fixed(Url),
-    /// Not decided by the URL: try the candidates in order; `found` is 0 until one of them answered as a
-    /// token endpoint, then its index plus one. Shared by clones, so the probe happens once.
+    /// Not decided by the URL: try the candidates in order and remember the one that answers.
     Probe {
         candidates: [Url; 2],
-        found: Arc<AtomicUsize>,
+        probe: EndpointProbe,
     },
 }
 
@@ -162,7 +159,7 @@ impl UiPathClientCredentialsLogin {
             };
             TokenEndpoint::Probe {
                 candidates,
-                found: Arc::default(),
+                probe: EndpointProbe::default(),
             }
         };
         Ok(Self {
@@ -303,9 +300,9 @@ impl UiPathClientCredentialsLogin {
     pub fn token_urls(&self) -> Vec<Url> {
         match &self.endpoint {
             TokenEndpoint::Fixed(url) => vec![url.clone()],
-            TokenEndpoint::Probe { candidates, found } => match found.load(Ordering::Acquire) {
-                n @ 1..=2 => vec![candidates[n - 1].clone()],
-                _ => candidates.to_vec(),
+            TokenEndpoint::Probe { candidates, probe } => match probe.found() {
+                Some(index) => vec![candidates[index].clone()],
+                None => candidates.to_vec(),
             },
         }
     }
@@ -321,30 +318,20 @@ impl UiPathClientCredentialsLogin {
     pub async fn login(&self, http: &reqwest::Client) -> Result<Credential> {
         let reply = match &self.endpoint {
             TokenEndpoint::Fixed(url) => self.post(http, url).await?,
-            TokenEndpoint::Probe { candidates, found } => {
-                match found.load(Ordering::Acquire) {
-                    n @ 1..=2 => {
-                        let reply = self.post(http, &candidates[n - 1]).await?;
-                        if is_wrong_endpoint(&reply) {
-                            // The server changed under us: probe again next time.
-                            found.store(0, Ordering::Release);
+            TokenEndpoint::Probe { candidates, probe } => {
+                let sent = probe.send(
+                    candidates.len(),
+                    |index| self.post(http, &candidates[index]),
+                    is_wrong_endpoint,
+                );
+                match sent.await? {
+                    Probed::Answered(index, reply) => {
+                        if !is_wrong_endpoint(&reply) {
+                            probe.remember(index);
                         }
                         reply
                     }
-                    _ => {
-                        let first = self.post(http, &candidates[0]).await?;
-                        if is_wrong_endpoint(&first) {
-                            let second = self.post(http, &candidates[1]).await?;
-                            if is_wrong_endpoint(&second) {
-                                return Err(neither_endpoint(&first, &second));
-                            }
-                            found.store(2, Ordering::Release);
-                            second
-                        } else {
-                            found.store(1, Ordering::Release);
-                            first
-                        }
-                    }
+                    Probed::NoneAnswered(replies) => return Err(neither_endpoint(&replies)),
                 }
             }
         };
@@ -403,10 +390,7 @@ impl UiPathClientCredentialsLogin {
 
     /// Maps a non-2xx token answer to an error.
     fn error_for(&self, reply: &Reply) -> Error {
-        let server = reply
-            .json::<Value>()
-            .ok()
-            .and_then(|body| server_message(&body));
+        let server = reply.server_message(server_message);
         match reply.status.as_u16() {
             404 | 405 => reply.rejected(
                 RejectReason::Unsupported,
@@ -557,11 +541,12 @@ fn wrong_endpoint_hint(path: &str) -> String {
 }
 
 /// The error when neither candidate endpoint exists.
-fn neither_endpoint(first: &Reply, second: &Reply) -> Error {
+fn neither_endpoint(replies: &[Reply]) -> Error {
+    let (Some(first), Some(second)) = (replies.first(), replies.last()) else {
+        return Error::config(BACKEND, "no token endpoint to try");
+    };
     let server = second
-        .json::<Value>()
-        .ok()
-        .and_then(|body| server_message(&body))
+        .server_message(server_message)
         .unwrap_or_else(|| ServerMessage::new("error", None, None))
         .with_hint(format!(
             "neither {} (HTTP {}) nor {} (HTTP {}) takes token requests on this host; check that the URL points at Orchestrator 2020.4 or later (older servers only have the user-name login), or set the token URL (UIPATH_TOKEN_URL)",
