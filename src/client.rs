@@ -1,14 +1,15 @@
 //! [`AuthClient`]: the one request wrapper every backend shares. It decides *when* to log in — caching,
 //! early refresh, one login in flight, retry once on 401 — and places the credential on each request.
 
+mod cache;
+
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
-use tokio::time::Instant;
 use url::Url;
 
 use crate::authenticator::Authenticator;
@@ -16,28 +17,12 @@ use crate::credential::Credential;
 use crate::error::{Endpoint, Error, Result};
 use crate::future::BoxFuture;
 use crate::origin;
+use cache::{Config, CredentialCache};
 
-/// How long before expiry a credential is renewed: 5 minutes (as Azure and UiPath's own PowerShell
-/// client do), but never more than half the credential's lifetime, so short-lived tokens are still used.
-pub const DEFAULT_REFRESH_BUFFER: Duration = Duration::from_secs(5 * 60);
-
-/// How many more times a login answered 429 or 503 is tried: 2.
-pub const DEFAULT_LOGIN_RETRIES: u32 = 2;
-
-/// The longest `Retry-After` a login waits for before trying again: 30 s. A longer one ends in the error.
-pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
-
-/// How long the wait is when a 429 or 503 carries no `Retry-After`: 1 s.
-pub const DEFAULT_RETRY_WAIT: Duration = Duration::from_secs(1);
-
-/// After the server rejects the credentials, how long the client answers with that same error instead
-/// of sending them again: 5 minutes. UiPath locks an account after 10 failures and Automation Anywhere
-/// disables it after 3; a client looping on a wrong password must not be the cause.
-pub const DEFAULT_REJECTED_LOGIN_COOLDOWN: Duration = Duration::from_secs(5 * 60);
-
-/// After an early refresh fails while the credential is still valid, how long the client keeps serving
-/// the old credential before trying to refresh again: 15 s.
-pub const DEFAULT_REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(15);
+pub use cache::{
+    DEFAULT_LOGIN_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_REFRESH_BUFFER,
+    DEFAULT_REFRESH_RETRY_INTERVAL, DEFAULT_REJECTED_LOGIN_COOLDOWN, DEFAULT_RETRY_WAIT,
+};
 
 /// Request timeout of the `reqwest::Client` built when none is given: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,68 +61,8 @@ pub struct AuthClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
-    auth: Arc<dyn Authenticator>,
     base: Url,
-    config: Config,
-    state: Mutex<State>,
-    login_lock: tokio::sync::Mutex<()>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Config {
-    refresh_buffer: Duration,
-    login_retries: u32,
-    max_retry_wait: Duration,
-    rejected_login_cooldown: Duration,
-    refresh_retry_interval: Duration,
-}
-
-#[derive(Default)]
-struct State {
-    current: Option<Cached>,
-    generations: u64,
-    attempts: u64,
-    failure: Option<Failure>,
-    refresh_not_before: Option<Instant>,
-}
-
-struct Cached {
-    credential: Credential,
-    generation: u64,
-}
-
-struct Failure {
-    attempt: u64,
-    error: Error,
-    at: Instant,
-}
-
-enum Need {
-    Login,
-    Refresh(Credential),
-}
-
-impl State {
-    /// The cached credential when it is outside its refresh window.
-    fn fresh(&self, now: Instant, buffer: Duration) -> Option<(Credential, u64)> {
-        let cached = self.current.as_ref()?;
-        let fresh = match (cached.credential.expires_at(), cached.credential.lifetime()) {
-            (Some(expires_at), Some(lifetime)) => now + buffer.min(lifetime / 2) < expires_at,
-            _ => true,
-        };
-        fresh.then(|| (cached.credential.clone(), cached.generation))
-    }
-
-    fn drop_generation(&mut self, generation: u64) {
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.generation == generation)
-        {
-            self.current = None;
-        }
-    }
+    cache: CredentialCache,
 }
 
 impl AuthClient {
@@ -156,7 +81,7 @@ impl AuthClient {
 
     /// The backend name, as used in errors.
     pub fn backend(&self) -> &'static str {
-        self.inner.auth.backend()
+        self.inner.cache.authenticator().backend()
     }
 
     /// The server's base URL; request paths are joined onto it.
@@ -166,12 +91,12 @@ impl AuthClient {
 
     /// The underlying `reqwest::Client`, for requests that must not carry the credential.
     pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+        self.inner.cache.http()
     }
 
     /// The authenticator this client logs in with.
     pub fn authenticator(&self) -> &Arc<dyn Authenticator> {
-        &self.inner.auth
+        self.inner.cache.authenticator()
     }
 
     /// A valid credential: the cached one, or a fresh login when there is none or it is about to expire.
@@ -179,14 +104,16 @@ impl AuthClient {
     /// # Errors
     /// The login's error; concurrent callers waiting on the same failed login all get it.
     pub async fn credential(&self) -> Result<Credential> {
-        self.current_credential(None)
+        self.inner
+            .cache
+            .get(None)
             .await
             .map(|(credential, _)| credential)
     }
 
     /// Drops the cached credential, so the next request logs in again.
     pub fn invalidate(&self) {
-        self.state().current = None;
+        self.inner.cache.invalidate();
     }
 
     /// Ends the server-side session (where the server has one) and drops the cached credential.
@@ -195,17 +122,7 @@ impl AuthClient {
     /// # Errors
     /// The server's refusal of the logout; the cached credential is dropped all the same.
     pub async fn logout(&self) -> Result<()> {
-        let _login = self.inner.login_lock.lock().await;
-        let current = self.state().current.take();
-        match current {
-            Some(cached) => {
-                self.inner
-                    .auth
-                    .logout(&self.inner.http, &cached.credential)
-                    .await
-            }
-            None => Ok(()),
-        }
+        self.inner.cache.logout().await
     }
 
     /// Starts a request to `path`, relative to the base URL (`odata/Jobs`, `/odata/Jobs`), or an absolute
@@ -261,7 +178,7 @@ impl AuthClient {
     /// - [`Error::BodyNotReplayable`] for a 401 on a streaming body;
     /// - [`Error::Unauthorized`] when the retry is answered 401 too.
     pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response> {
-        let mut http = HttpSender(&self.inner.http);
+        let mut http = HttpSender(self.http());
         self.execute_with(request, &mut http)
             .await
             .map_err(|failure| match failure {
@@ -292,7 +209,9 @@ impl AuthClient {
         }
         let replay = request.try_clone();
         let (credential, generation) = self
-            .current_credential(None)
+            .inner
+            .cache
+            .get(None)
             .await
             .map_err(SendFailure::Auth)?;
         let response = self
@@ -308,14 +227,16 @@ impl AuthClient {
             "answered 401: renewing the credential and retrying once"
         );
         let Some(retry) = replay else {
-            self.state().drop_generation(generation);
+            self.inner.cache.reject(generation);
             return Err(SendFailure::Auth(Error::BodyNotReplayable {
                 backend: self.backend(),
                 endpoint,
             }));
         };
         let (credential, _) = self
-            .current_credential(Some(generation))
+            .inner
+            .cache
+            .get(Some(generation))
             .await
             .map_err(SendFailure::Auth)?;
         let response = self
@@ -358,170 +279,14 @@ impl AuthClient {
             cause,
         }
     }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The credential to use, with its generation. `rejected` names a generation the server has just
-    /// answered 401 to: it is dropped unless a newer one has already replaced it.
-    async fn current_credential(&self, rejected: Option<u64>) -> Result<(Credential, u64)> {
-        let buffer = self.inner.config.refresh_buffer;
-        let seen_attempts = {
-            let mut state = self.state();
-            if let Some(generation) = rejected {
-                state.drop_generation(generation);
-            }
-            if let Some(hit) = state.fresh(Instant::now(), buffer) {
-                tracing::trace!(
-                    backend = self.backend(),
-                    generation = hit.1,
-                    "credential reused"
-                );
-                return Ok(hit);
-            }
-            state.attempts
-        };
-
-        let _login = self.inner.login_lock.lock().await;
-        let now = Instant::now();
-        let need = {
-            let state = self.state();
-            if let Some(hit) = state.fresh(now, buffer) {
-                return Ok(hit);
-            }
-            if let Some(failure) = &state.failure {
-                // A login finished while this caller waited and failed: share its outcome rather than
-                // sending the same credentials again.
-                if state.attempts != seen_attempts && failure.attempt == state.attempts {
-                    tracing::debug!(
-                        backend = self.backend(),
-                        "sharing the failure of the login just made"
-                    );
-                    return Err(failure.error.clone());
-                }
-                if failure.error.is_login_rejected()
-                    && now < failure.at + self.inner.config.rejected_login_cooldown
-                {
-                    tracing::debug!(
-                        backend = self.backend(),
-                        "credentials were rejected recently; not sending them again yet"
-                    );
-                    return Err(failure.error.clone());
-                }
-            }
-            match &state.current {
-                Some(cached) if !cached.credential.is_expired_at(now) => {
-                    if state.refresh_not_before.is_some_and(|at| now < at) {
-                        return Ok((cached.credential.clone(), cached.generation));
-                    }
-                    Need::Refresh(cached.credential.clone())
-                }
-                _ => Need::Login,
-            }
-        };
-
-        let kind = match need {
-            Need::Login => "login",
-            Need::Refresh(_) => "refresh",
-        };
-        tracing::debug!(backend = self.backend(), kind, "logging in");
-        let started = Instant::now();
-        let outcome = self.log_in(&need).await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let mut state = self.state();
-        state.attempts += 1;
-        match outcome {
-            Ok(credential) => {
-                tracing::info!(
-                    backend = self.backend(),
-                    kind,
-                    elapsed_ms,
-                    lifetime_s = credential.lifetime().map(|l| l.as_secs()),
-                    placement = %credential.placement(),
-                    "logged in"
-                );
-                state.generations += 1;
-                let generation = state.generations;
-                state.current = Some(Cached {
-                    credential: credential.clone(),
-                    generation,
-                });
-                state.failure = None;
-                state.refresh_not_before = None;
-                Ok((credential, generation))
-            }
-            Err(error) => {
-                let now = Instant::now();
-                if matches!(need, Need::Refresh(_))
-                    && let Some(cached) = &state.current
-                    && !cached.credential.is_expired_at(now)
-                {
-                    // Keep serving the still-valid credential; try the refresh again a little later.
-                    tracing::warn!(
-                        backend = self.backend(),
-                        error = %error,
-                        "early refresh failed; keeping the still-valid credential"
-                    );
-                    let hit = (cached.credential.clone(), cached.generation);
-                    state.refresh_not_before = Some(now + self.inner.config.refresh_retry_interval);
-                    return Ok(hit);
-                }
-                tracing::warn!(backend = self.backend(), kind, elapsed_ms, error = %error, "login failed");
-                state.failure = Some(Failure {
-                    attempt: state.attempts,
-                    error: error.clone(),
-                    at: now,
-                });
-                Err(error)
-            }
-        }
-    }
-
-    /// Runs the login or refresh, trying again after a 429 or 503 as the server asks.
-    async fn log_in(&self, need: &Need) -> Result<Credential> {
-        let Inner {
-            http, auth, config, ..
-        } = &*self.inner;
-        let mut tries = 0;
-        loop {
-            let result = match need {
-                Need::Login => auth.authenticate(http).await,
-                Need::Refresh(current) => auth.refresh(http, current).await,
-            };
-            let error = match result {
-                Ok(credential) => return Ok(credential),
-                Err(error) => error,
-            };
-            let busy = matches!(
-                error.status(),
-                Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
-            ) && !error.is_login_rejected();
-            let wait = error.retry_after().unwrap_or(DEFAULT_RETRY_WAIT);
-            if !busy || tries >= config.login_retries || wait > config.max_retry_wait {
-                return Err(error);
-            }
-            tries += 1;
-            tracing::warn!(
-                backend = auth.backend(),
-                status = error.status().map(|s| s.as_u16()),
-                wait_ms = wait.as_millis() as u64,
-                "login throttled by the server; trying again"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
 }
 
 impl fmt::Debug for AuthClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthClient")
-            .field("authenticator", &self.inner.auth)
+            .field("authenticator", self.authenticator())
             .field("base_url", &self.inner.base.as_str())
-            .field("config", &self.inner.config)
+            .field("config", self.inner.cache.config())
             .finish_non_exhaustive()
     }
 }
@@ -571,13 +336,7 @@ impl AuthClientBuilder {
         Self {
             auth,
             http: None,
-            config: Config {
-                refresh_buffer: DEFAULT_REFRESH_BUFFER,
-                login_retries: DEFAULT_LOGIN_RETRIES,
-                max_retry_wait: DEFAULT_MAX_RETRY_WAIT,
-                rejected_login_cooldown: DEFAULT_REJECTED_LOGIN_COOLDOWN,
-                refresh_retry_interval: DEFAULT_REFRESH_RETRY_INTERVAL,
-            },
+            config: Config::default(),
             allow_http: false,
         }
     }
@@ -663,12 +422,8 @@ impl AuthClientBuilder {
         };
         Ok(AuthClient {
             inner: Arc::new(Inner {
-                http,
-                auth: self.auth,
                 base,
-                config: self.config,
-                state: Mutex::new(State::default()),
-                login_lock: tokio::sync::Mutex::new(()),
+                cache: CredentialCache::new(http, self.auth, self.config),
             }),
         })
     }
