@@ -2,6 +2,7 @@
 //! server-side NTLMv2 verifier behind it.
 
 mod acceptor;
+mod spnego;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

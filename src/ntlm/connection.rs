@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 
 use super::context::{ChallengeError, ClientContext};
 use super::scheme::challenge_data;
-use super::{HandshakeError, Scheme, WindowsCredentials, channel_binding, spnego};
+use super::spnego::NegTokenResp;
+use super::{HandshakeError, Scheme, WindowsCredentials, channel_binding};
 
 /// How long [`NtlmConnection::send`] waits for each response (headers and body) by default.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -381,11 +382,7 @@ impl NtlmConnection {
             // and a token that does not verify is logged, not fatal (NTLM gives no real mutual
             // authentication, and servers differ in what they send with the 2xx).
             let token = B64_LENIENT.decode(data).unwrap_or_default();
-            if let Ok(spnego::NegToken::Resp {
-                neg_state: Some(spnego::REJECT),
-                ..
-            }) = spnego::parse(&token)
-            {
+            if NegTokenResp::parse(&token).is_ok_and(|resp| resp.is_reject()) {
                 return Err(Attempt::Failed(HandshakeError::Rejected { scheme: label }));
             }
             if let Err(cause) = ctx.finish(&token) {

@@ -8,7 +8,8 @@ use sspi::{
     SspiImpl,
 };
 
-use super::{Scheme, WindowsCredentials, message, spnego};
+use super::spnego::{self, NegTokenResp};
+use super::{Scheme, WindowsCredentials, message};
 
 /// `INTEGRITY` makes sspi negotiate signing keys; without it the SPNEGO mechListMIC it sends does
 /// not verify (pyspnego refuses it). NTLMv2, MIC and 128-bit keys are always on in sspi.
@@ -99,37 +100,28 @@ impl ClientContext {
     /// The answer to the server's challenge token (already base64-decoded). The challenge is fully
     /// validated here first, so `sspi` never sees a malformed message.
     pub(crate) fn answer(&mut self, challenge: &[u8]) -> Result<Vec<u8>, ChallengeError> {
+        let ntlm_token;
         let ntlm = match self.inner {
             Inner::Ntlm { .. } => challenge,
             Inner::Negotiate { .. } => {
-                match spnego::parse(challenge).map_err(ChallengeError::Malformed)? {
-                    spnego::NegToken::Resp {
-                        neg_state: Some(spnego::REJECT),
-                        ..
-                    } => return Err(ChallengeError::Rejected),
-                    spnego::NegToken::Resp {
-                        response_token: Some(t),
-                        supported_mech,
-                        ..
-                    } => {
-                        if supported_mech.is_some_and(|m| m != spnego::NTLMSSP_OID) {
-                            return Err(ChallengeError::Malformed(
-                                "server selected a mechanism other than ntlm".into(),
-                            ));
-                        }
-                        t
-                    }
-                    spnego::NegToken::Resp { .. } => {
-                        return Err(ChallengeError::Malformed(
-                            "negTokenResp carries no ntlm challenge".into(),
-                        ));
-                    }
-                    spnego::NegToken::Init { .. } => {
-                        return Err(ChallengeError::Malformed(
-                            "server sent a negTokenInit instead of a negTokenResp".into(),
-                        ));
-                    }
+                let resp = NegTokenResp::parse(challenge)
+                    .map_err(|e| ChallengeError::Malformed(format!("server sent {e}")))?;
+                if resp.is_reject() {
+                    return Err(ChallengeError::Rejected);
                 }
+                if resp
+                    .supported_mech
+                    .as_ref()
+                    .is_some_and(|m| *m != spnego::ntlmssp_oid())
+                {
+                    return Err(ChallengeError::Malformed(
+                        "server selected a mechanism other than ntlm".into(),
+                    ));
+                }
+                ntlm_token = resp.response_token.ok_or_else(|| {
+                    ChallengeError::Malformed("negTokenResp carries no ntlm challenge".into())
+                })?;
+                &ntlm_token
             }
         };
         message::parse_challenge(ntlm).map_err(ChallengeError::Malformed)?;
@@ -142,12 +134,7 @@ impl ClientContext {
     /// Feeds the server's final Negotiate token (sent with the 2xx), verifying its mechListMIC.
     pub(crate) fn finish(&mut self, token: &[u8]) -> Result<(), String> {
         if let Inner::Negotiate { .. } = self.inner {
-            match spnego::parse(token)? {
-                spnego::NegToken::Resp { .. } => {}
-                spnego::NegToken::Init { .. } => {
-                    return Err("final token is not a negTokenResp".into());
-                }
-            }
+            NegTokenResp::parse(token).map_err(|e| format!("final token: {e}"))?;
             let (_, status) = self.run(Some(token))?;
             if status != SecurityStatus::Ok {
                 return Err(format!(

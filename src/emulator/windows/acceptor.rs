@@ -17,8 +17,11 @@ use md5::Md5;
 use rc4::{Rc4, StreamCipher as _};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::spnego::{NegTokenInit, encode_resp};
 use crate::ntlm::message::{self, field, u16_at, u32_at};
-use crate::ntlm::spnego;
+use crate::ntlm::spnego::{
+    ACCEPT_COMPLETED, ACCEPT_INCOMPLETE, INIT_TAG, NegTokenResp, ntlmssp_oid,
+};
 
 const CLIENT_SIGN_MAGIC: &[u8] = b"session key to client-to-server signing key magic constant\0";
 const SERVER_SIGN_MAGIC: &[u8] = b"session key to server-to-client signing key magic constant\0";
@@ -204,33 +207,26 @@ impl NtlmAcceptor {
             .decode(data.trim())
             .map_err(|e| format!("invalid base64: {e}"))?;
         let (wrap, token, mech_types, client_mic) = if is_ntlm {
-            (Wrap::Ntlm, raw.as_slice(), None, None)
+            (Wrap::Ntlm, raw, None, None)
         } else if raw.starts_with(message::SIGNATURE) {
-            (Wrap::NegotiateRaw, raw.as_slice(), None, None)
-        } else {
-            match spnego::parse(&raw)? {
-                spnego::NegToken::Init {
-                    mech_types_der,
-                    mechs,
-                    mech_token,
-                } => {
-                    if mechs.first() != Some(&spnego::NTLMSSP_OID) {
-                        return Err("spnego: ntlm is not the client's first mechanism".into());
-                    }
-                    let token = mech_token.ok_or("spnego: negTokenInit without an ntlm token")?;
-                    (Wrap::Spnego, token, Some(mech_types_der.to_vec()), None)
-                }
-                spnego::NegToken::Resp {
-                    response_token,
-                    mech_list_mic,
-                    ..
-                } => {
-                    let token =
-                        response_token.ok_or("spnego: negTokenResp without an ntlm token")?;
-                    (Wrap::Spnego, token, None, mech_list_mic)
-                }
+            (Wrap::NegotiateRaw, raw, None, None)
+        } else if raw.first() == Some(&INIT_TAG) {
+            let init = NegTokenInit::parse(&raw)?;
+            if init.first_mech != Some(ntlmssp_oid()) {
+                return Err("spnego: ntlm is not the client's first mechanism".into());
             }
+            let token = init
+                .mech_token
+                .ok_or("spnego: negTokenInit without an ntlm token")?;
+            (Wrap::Spnego, token, Some(init.mech_types_der), None)
+        } else {
+            let resp = NegTokenResp::parse(&raw).map_err(|e| format!("spnego: {e}"))?;
+            let token = resp
+                .response_token
+                .ok_or("spnego: negTokenResp without an ntlm token")?;
+            (Wrap::Spnego, token, None, resp.mech_list_mic)
         };
+        let token = token.as_slice();
 
         match message::message_type(token)? {
             NEGOTIATE => {
@@ -287,12 +283,7 @@ impl NtlmAcceptor {
                         SERVER_SEAL_MAGIC,
                         &mech_types,
                     );
-                    let resp = spnego::encode_resp(
-                        Some(spnego::ACCEPT_COMPLETED),
-                        None,
-                        None,
-                        Some(&ours),
-                    );
+                    let resp = encode_resp(Some(ACCEPT_COMPLETED), None, None, Some(&ours));
                     Some(format!("{scheme} {}", STANDARD.encode(resp)))
                 } else {
                     None
@@ -331,9 +322,9 @@ impl NtlmAcceptor {
             | (client_flags & (FLAG_SIGN | FLAG_SEAL | FLAG_128 | FLAG_KEY_EXCH | FLAG_56));
         let challenge = build_challenge(flags, server_challenge);
         let out = match wrap {
-            Wrap::Spnego => spnego::encode_resp(
-                Some(spnego::ACCEPT_INCOMPLETE),
-                Some(spnego::NTLMSSP_OID),
+            Wrap::Spnego => encode_resp(
+                Some(ACCEPT_INCOMPLETE),
+                Some(ntlmssp_oid()),
                 Some(&challenge),
                 None,
             ),
