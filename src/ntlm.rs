@@ -23,7 +23,7 @@ pub(crate) mod spnego;
 
 pub use connection::{DEFAULT_RESPONSE_TIMEOUT, NtlmConnection};
 pub use credentials::WindowsCredentials;
-pub use error::HandshakeError;
+pub use error::{HandshakeError, MalformedToken, ProtocolError};
 pub use pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, NtlmPool};
 pub use scheme::Scheme;
 

@@ -51,6 +51,9 @@ const FLAG_56: u32 = 0x8000_0000;
 const SERVER_DOMAIN: &str = "RPA";
 const SERVER_COMPUTER: &str = "EMULATOR";
 
+/// Why a handshake was refused (reported as text in [`AcceptStep::Rejected`]).
+type Reason = Box<dyn std::error::Error + Send + Sync>;
+
 /// The accounts an acceptor knows, with their passwords.
 #[derive(Clone, Default)]
 pub struct UserDirectory {
@@ -189,19 +192,19 @@ impl NtlmAcceptor {
             Ok(step) => step,
             Err(reason) => {
                 self.state = State::Initial;
-                AcceptStep::Rejected(reason)
+                AcceptStep::Rejected(reason.to_string())
             }
         }
     }
 
-    fn try_step(&mut self, authorization: &str) -> Result<AcceptStep, String> {
+    fn try_step(&mut self, authorization: &str) -> Result<AcceptStep, Reason> {
         let (scheme, data) = authorization
             .trim()
             .split_once(' ')
             .ok_or("authorization header carries no token")?;
         let is_ntlm = scheme.eq_ignore_ascii_case("NTLM");
         if !is_ntlm && !scheme.eq_ignore_ascii_case("Negotiate") {
-            return Err(format!("unsupported scheme {scheme:?}"));
+            return Err(format!("unsupported scheme {scheme:?}").into());
         }
         let raw = STANDARD
             .decode(data.trim())
@@ -294,7 +297,7 @@ impl NtlmAcceptor {
                     final_header,
                 })
             }
-            other => Err(format!("unexpected ntlm message type {other}")),
+            other => Err(format!("unexpected ntlm message type {other}").into()),
         }
     }
 
@@ -304,7 +307,7 @@ impl NtlmAcceptor {
         scheme: &str,
         negotiate: &[u8],
         mech_types: Vec<u8>,
-    ) -> Result<AcceptStep, String> {
+    ) -> Result<AcceptStep, Reason> {
         let client_flags = u32_at(negotiate, 12, "negotiate flags")?;
         if client_flags & FLAG_UNICODE == 0 {
             return Err("client does not support unicode".into());
@@ -433,7 +436,7 @@ struct Verified {
     keys: Keys,
 }
 
-fn decode_string(bytes: &[u8], unicode: bool) -> Result<String, String> {
+fn decode_string(bytes: &[u8], unicode: bool) -> Result<String, Reason> {
     if unicode {
         if !bytes.len().is_multiple_of(2) {
             return Err("odd-length unicode string".into());
@@ -455,7 +458,7 @@ fn verify(
     challenge: &[u8],
     server_challenge: &[u8; 8],
     auth: &[u8],
-) -> Result<Verified, String> {
+) -> Result<Verified, Reason> {
     if auth.len() < 64 {
         return Err("authenticate message truncated".into());
     }
@@ -484,7 +487,7 @@ fn verify(
     identity.extend(utf16(&domain));
     let ntowf = hmac_md5(&nt_hash, &[&identity]);
     if hmac_md5(&ntowf, &[server_challenge, blob]) != proof {
-        return Err(format!("wrong password for {domain}\\{user}"));
+        return Err(format!("wrong password for {domain}\\{user}").into());
     }
 
     let session_base_key = hmac_md5(&ntowf, &[proof]);
