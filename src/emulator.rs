@@ -16,8 +16,12 @@
 pub mod automation_anywhere;
 pub mod pyramid;
 pub mod uipath;
+pub mod windows;
 
-use std::collections::{HashMap, VecDeque};
+pub use windows::WindowsAuthMode;
+pub(crate) use windows::{GateOutcome, WindowsGate, with_final_header};
+
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
@@ -29,15 +33,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use url::Url;
-
-use crate::ntlm::{AcceptStep, NtlmAcceptor, UserDirectory};
 
 /// The largest request body an emulator reads.
 const MAX_REQUEST_BODY: usize = 1024 * 1024;
@@ -169,13 +170,14 @@ pub(crate) struct Common {
     unexpected: AtomicU64,
 }
 
-impl Common {
-    fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-        mutex.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// Locks `mutex`, also after a panic elsewhere (an emulator's state stays usable).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
+impl Common {
     pub(crate) fn inject(&self, fault: Fault, path: Option<&str>, times: u32) {
-        Self::lock(&self.faults).push(FaultRule {
+        lock(&self.faults).push(FaultRule {
             fault: Some(fault),
             path: path.map(|p| p.trim_start_matches('/').to_ascii_lowercase()),
             remaining: times,
@@ -183,7 +185,7 @@ impl Common {
     }
 
     fn take_fault(&self, path: &str) -> Option<Fault> {
-        let mut faults = Self::lock(&self.faults);
+        let mut faults = lock(&self.faults);
         let rule = faults.iter_mut().find(|rule| {
             rule.remaining > 0
                 && rule
@@ -245,10 +247,7 @@ impl Server {
     }
 
     pub(crate) fn recorded(&self) -> Vec<RecordedRequest> {
-        Common::lock(&self.common.recorded)
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.common.recorded).iter().cloned().collect()
     }
 }
 
@@ -301,7 +300,7 @@ async fn serve(
         }
     };
     {
-        let mut recorded = Common::lock(&common.recorded);
+        let mut recorded = lock(&common.recorded);
         if recorded.len() == MAX_RECORDED {
             recorded.pop_front();
         }
@@ -413,147 +412,6 @@ pub(crate) fn html_response(status: StatusCode, body: &str) -> EmuResponse {
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    response
-}
-
-/// How an emulator's Windows authentication treats a connection after a successful handshake.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WindowsAuthMode {
-    /// IIS's default: the connection stays authenticated; later requests on it need no header.
-    PersistConnection,
-    /// `authPersistSingleRequest`: every request is challenged again.
-    RechallengeEveryRequest,
-}
-
-/// IIS-like Windows authentication in front of an emulator's routes: a request without credentials gets
-/// 401 offering `Negotiate` and `NTLM`; the handshake is verified for real (NTLMv2) by
-/// [`NtlmAcceptor`](crate::ntlm::NtlmAcceptor), one per TCP connection.
-pub(crate) struct WindowsGate {
-    users: Arc<UserDirectory>,
-    mode: WindowsAuthMode,
-    connections: Mutex<HashMap<u64, ConnectionAuth>>,
-    handshakes: AtomicU64,
-    rejections: AtomicU64,
-}
-
-struct ConnectionAuth {
-    acceptor: NtlmAcceptor,
-    user: Option<String>,
-}
-
-/// What the gate decided about a request.
-pub(crate) enum GateOutcome {
-    /// Authenticated as `user` (`DOMAIN\user`); add `final_header` as `WWW-Authenticate` to the answer.
-    Pass {
-        user: String,
-        final_header: Option<String>,
-    },
-    /// Answer with this (a challenge or a refusal).
-    Answer(EmuResponse),
-}
-
-impl WindowsGate {
-    pub(crate) fn new(users: Vec<(String, String, String)>, mode: WindowsAuthMode) -> Self {
-        let directory = users.into_iter().fold(
-            UserDirectory::new(),
-            |directory, (domain, user, password)| {
-                directory.user(&domain, &user, SecretString::from(password))
-            },
-        );
-        Self {
-            users: Arc::new(directory),
-            mode,
-            connections: Mutex::new(HashMap::new()),
-            handshakes: AtomicU64::new(0),
-            rejections: AtomicU64::new(0),
-        }
-    }
-
-    /// Handshakes that succeeded.
-    pub(crate) fn handshakes(&self) -> u64 {
-        self.handshakes.load(Ordering::Relaxed)
-    }
-
-    /// Handshakes that were refused (wrong password, unknown user).
-    pub(crate) fn rejections(&self) -> u64 {
-        self.rejections.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn check(&self, request: &EmuRequest) -> GateOutcome {
-        let authorization = request.header("authorization").filter(|value| {
-            let scheme = value.split(' ').next().unwrap_or_default();
-            scheme.eq_ignore_ascii_case("ntlm") || scheme.eq_ignore_ascii_case("negotiate")
-        });
-        let mut connections = Common::lock(&self.connections);
-        let state = connections
-            .entry(request.connection)
-            .or_insert_with(|| ConnectionAuth {
-                acceptor: NtlmAcceptor::new(self.users.clone()),
-                user: None,
-            });
-        let Some(authorization) = authorization else {
-            return match (&state.user, self.mode) {
-                (Some(user), WindowsAuthMode::PersistConnection) => GateOutcome::Pass {
-                    user: user.clone(),
-                    final_header: None,
-                },
-                _ => GateOutcome::Answer(windows_offers()),
-            };
-        };
-        match state.acceptor.step(authorization) {
-            AcceptStep::Challenge(challenge) => {
-                let mut response = EmuResponse::new(StatusCode::UNAUTHORIZED, Bytes::new());
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response.headers.insert(WWW_AUTHENTICATE, value);
-                }
-                GateOutcome::Answer(response)
-            }
-            AcceptStep::Accepted {
-                user,
-                domain,
-                final_header,
-            } => {
-                self.handshakes.fetch_add(1, Ordering::Relaxed);
-                state.acceptor = NtlmAcceptor::new(self.users.clone());
-                let user = format!("{domain}\\{user}");
-                if self.mode == WindowsAuthMode::PersistConnection {
-                    state.user = Some(user.clone());
-                }
-                GateOutcome::Pass { user, final_header }
-            }
-            AcceptStep::Rejected(_) => {
-                self.rejections.fetch_add(1, Ordering::Relaxed);
-                state.acceptor = NtlmAcceptor::new(self.users.clone());
-                GateOutcome::Answer(windows_offers())
-            }
-        }
-    }
-}
-
-/// IIS's 401 for Windows authentication: both providers offered, in its default order.
-fn windows_offers() -> EmuResponse {
-    let mut response = html_response(
-        StatusCode::UNAUTHORIZED,
-        "<html><head><title>401 - Unauthorized</title></head><body>401 - Unauthorized: Access is denied due to invalid credentials.</body></html>",
-    );
-    response
-        .headers
-        .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
-    response
-        .headers
-        .append(WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
-    response
-}
-
-/// Adds the SPNEGO completion header to an answer, when the handshake produced one.
-pub(crate) fn with_final_header(
-    mut response: EmuResponse,
-    final_header: Option<String>,
-) -> EmuResponse {
-    if let Some(value) = final_header.and_then(|h| HeaderValue::from_str(&h).ok()) {
-        response.headers.insert(WWW_AUTHENTICATE, value);
-    }
     response
 }
 

@@ -12,8 +12,6 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::ntlm::HandshakeError;
-
 /// `Result` with this crate's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -320,7 +318,8 @@ pub enum Error {
         /// The endpoint.
         endpoint: Endpoint,
         /// The handshake's own error.
-        cause: Arc<HandshakeError>,
+        #[source]
+        cause: WindowsCause,
     },
 
     /// The request itself cannot be sent as asked: a credential placement it cannot carry, a
@@ -386,33 +385,6 @@ impl Error {
             endpoint,
             kind,
             source: Some(Arc::new(error.without_url())),
-        }
-    }
-
-    /// An error from a Windows-authentication handshake: refused credentials become
-    /// [`Error::LoginRejected`] (HTTP 401, naming the scheme), everything else [`Error::WindowsAuth`].
-    pub(crate) fn windows_auth(
-        backend: &'static str,
-        endpoint: Endpoint,
-        error: HandshakeError,
-    ) -> Self {
-        match error {
-            HandshakeError::Rejected { scheme } => Self::LoginRejected {
-                backend,
-                endpoint,
-                status: StatusCode::UNAUTHORIZED,
-                reason: RejectReason::BadCredentials,
-                server: Some(ServerMessage::new(
-                    "scheme",
-                    Some(scheme.as_str().to_owned()),
-                    Some("the server refused the Windows credentials".to_owned()),
-                )),
-            },
-            other => Self::WindowsAuth {
-                backend,
-                endpoint,
-                cause: Arc::new(other),
-            },
         }
     }
 
@@ -521,18 +493,13 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         match self {
             Self::Transport { kind, .. } => *kind == TransportKind::Timeout,
-            Self::WindowsAuth { cause, .. } => matches!(**cause, HandshakeError::Timeout),
+            Self::WindowsAuth { cause, .. } => cause.timeout,
             _ => false,
         }
     }
 
-    /// The handshake's own error, for [`Error::WindowsAuth`].
-    pub fn handshake_error(&self) -> Option<&HandshakeError> {
-        match self {
-            Self::WindowsAuth { cause, .. } => Some(cause),
-            _ => None,
-        }
-    }
+    // `handshake_error()` and the crate-private `windows_auth` constructor live beside the handshake, in
+    // `ntlm/error.rs`, so this module depends on nothing of the crate's.
 
     /// How long the server asked to wait before trying again (`Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
@@ -546,10 +513,54 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
-            Self::WindowsAuth { cause, .. } => cause.is_transient(),
+            Self::WindowsAuth { cause, .. } => cause.transient,
             Self::Status { status, .. } => matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504),
             _ => false,
         }
+    }
+}
+
+/// The cause of an [`Error::WindowsAuth`]: the handshake's own error (a
+/// [`HandshakeError`](crate::ntlm::HandshakeError)), shared so [`Error`] stays `Clone`. It dereferences
+/// to that error, which is also what [`source`](std::error::Error::source) returns.
+#[derive(Clone)]
+pub struct WindowsCause {
+    error: Arc<dyn std::error::Error + Send + Sync>,
+    transient: bool,
+    timeout: bool,
+}
+
+impl WindowsCause {
+    pub(crate) fn new(
+        transient: bool,
+        timeout: bool,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            error: Arc::new(error),
+            transient,
+            timeout,
+        }
+    }
+}
+
+impl std::ops::Deref for WindowsCause {
+    type Target = dyn std::error::Error + Send + Sync;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.error
+    }
+}
+
+impl fmt::Debug for WindowsCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.error, f)
+    }
+}
+
+impl fmt::Display for WindowsCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.error, f)
     }
 }
 

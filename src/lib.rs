@@ -27,7 +27,9 @@ pub use backend::pyramid::{
 pub use backend::uipath::{UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin};
 pub use client::{AuthClient, AuthClientBuilder, RequestBuilder};
 pub use credential::{AuthenticatedTransport, Credential, Placement};
-pub use error::{Endpoint, Error, RejectReason, Result, ServerMessage, TransportKind};
+pub use error::{
+    Endpoint, Error, RejectReason, Result, ServerMessage, TransportKind, WindowsCause,
+};
 pub use future::BoxFuture;
 pub use ntlm::{HandshakeError, Scheme, WindowsCredentials};
 

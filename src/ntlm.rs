@@ -9,31 +9,23 @@
 //! The messages come from the `sspi` crate (NTLMv2 with MIC, 128-bit keys, SPNEGO with
 //! mechListMIC, channel bindings over https). Every challenge is validated here before `sspi` sees
 //! it, so a malformed server message is a [`HandshakeError::MalformedChallenge`], never a panic.
-//!
-//! With the `emulator` feature, `NtlmAcceptor` verifies handshakes on the server side (for the
-//! crate's own emulators).
+//! (The server side, for the crate's emulators, is in `emulator::windows`.)
 
 mod channel_binding;
 mod connection;
 mod context;
 mod credentials;
 mod error;
-mod message;
+pub(crate) mod message;
 mod pool;
 mod scheme;
-mod spnego;
-
-#[cfg(feature = "emulator")]
-mod acceptor;
+pub(crate) mod spnego;
 
 pub use connection::{DEFAULT_RESPONSE_TIMEOUT, NtlmConnection};
 pub use credentials::WindowsCredentials;
-pub use error::HandshakeError;
+pub use error::{HandshakeError, MalformedToken, ProtocolError};
 pub use pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, NtlmPool};
 pub use scheme::Scheme;
-
-#[cfg(feature = "emulator")]
-pub use acceptor::{AcceptStep, NtlmAcceptor, UserDirectory};
 
 /// The TLS configuration for a connection to `url`: `configured` when given, the platform's trust store
 /// for https, none for plain http.

@@ -19,8 +19,11 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
+use secrecy::SecretString;
+
 use crate::exchange::get_ci;
 
+use super::windows::UserDirectory;
 use super::{
     EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
     WindowsGate, html_response, json_response, with_final_header,
@@ -82,7 +85,7 @@ struct Pyramid {
 pub struct PyramidEmulatorBuilder {
     settings: Settings,
     users: Vec<(String, String)>,
-    windows_users: Vec<(String, String, String)>,
+    windows_users: UserDirectory,
 }
 
 impl PyramidEmulatorBuilder {
@@ -95,8 +98,9 @@ impl PyramidEmulatorBuilder {
     /// Adds a directory user for Windows single sign-on (`authenticateUserWindows` behind NTLM /
     /// Negotiate, verified for real). No Windows users by default.
     pub fn windows_user(mut self, domain: &str, username: &str, password: &str) -> Self {
-        self.windows_users
-            .push((domain.into(), username.into(), password.into()));
+        self.windows_users =
+            self.windows_users
+                .user(domain, username, SecretString::from(password.to_owned()));
         self
     }
 
@@ -157,7 +161,7 @@ impl PyramidEmulator {
                 bad_login: BadLoginReply::Unauthorized,
             },
             users: Vec::new(),
-            windows_users: Vec::new(),
+            windows_users: UserDirectory::new(),
         }
     }
 
@@ -229,15 +233,10 @@ impl PyramidEmulator {
 impl fmt::Debug for PyramidEmulatorBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let users: Vec<&str> = self.users.iter().map(|(u, _)| u.as_str()).collect();
-        let windows: Vec<String> = self
-            .windows_users
-            .iter()
-            .map(|(d, u, _)| format!("{d}\\{u}"))
-            .collect();
         f.debug_struct("PyramidEmulatorBuilder")
             .field("settings", &self.settings)
             .field("users", &users)
-            .field("windows_users", &windows)
+            .field("windows_users", &self.windows_users)
             .finish()
     }
 }

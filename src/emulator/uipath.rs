@@ -23,8 +23,11 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
+use secrecy::SecretString;
+
 use crate::exchange::get_ci;
 
+use super::windows::UserDirectory;
 use super::{
     EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
     WindowsGate, json_response, with_final_header,
@@ -158,7 +161,7 @@ struct Orchestrator {
 pub struct UiPathEmulatorBuilder {
     settings: Settings,
     users: Vec<(String, String, String)>,
-    windows_users: Vec<(String, String, String)>,
+    windows_users: UserDirectory,
     windows_mode: Option<WindowsAuthMode>,
     clients: Vec<OAuthClient>,
 }
@@ -175,8 +178,9 @@ impl UiPathEmulatorBuilder {
     /// answer 401 offering `Negotiate` and `NTLM` to requests without a bearer token). No Windows users by
     /// default, and Windows authentication off.
     pub fn windows_user(mut self, domain: &str, username: &str, password: &str) -> Self {
-        self.windows_users
-            .push((domain.into(), username.into(), password.into()));
+        self.windows_users =
+            self.windows_users
+                .user(domain, username, SecretString::from(password.to_owned()));
         self
     }
 
@@ -324,7 +328,7 @@ impl UiPathEmulator {
                 send_expires_in: true,
             },
             users: Vec::new(),
-            windows_users: Vec::new(),
+            windows_users: UserDirectory::new(),
             windows_mode: None,
             clients: Vec::new(),
         }
@@ -446,15 +450,10 @@ impl fmt::Debug for UiPathEmulatorBuilder {
             .iter()
             .map(|(t, u, _)| format!("{t}/{u}"))
             .collect();
-        let windows: Vec<String> = self
-            .windows_users
-            .iter()
-            .map(|(d, u, _)| format!("{d}\\{u}"))
-            .collect();
         f.debug_struct("UiPathEmulatorBuilder")
             .field("settings", &self.settings)
             .field("users", &users)
-            .field("windows_users", &windows)
+            .field("windows_users", &self.windows_users)
             .field("windows_mode", &self.windows_mode)
             .field("clients", &self.clients)
             .finish()

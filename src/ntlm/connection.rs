@@ -18,8 +18,10 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use super::context::{ChallengeError, ClientContext};
+use super::error::{Malformed, Protocol};
 use super::scheme::challenge_data;
-use super::{HandshakeError, Scheme, WindowsCredentials, channel_binding, spnego};
+use super::spnego::NegTokenResp;
+use super::{HandshakeError, Scheme, WindowsCredentials, channel_binding};
 
 /// How long [`NtlmConnection::send`] waits for each response (headers and body) by default.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,36 +117,29 @@ impl NtlmConnection {
             "https" => true,
             "http" => false,
             other => {
-                return Err(HandshakeError::Protocol(format!(
-                    "unsupported url scheme {other:?}"
-                )));
+                return Err(Protocol::UrlScheme(other.to_owned()).into());
             }
         };
         let host = match url.host() {
             Some(url::Host::Domain(d)) => d.to_owned(),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return Err(HandshakeError::Protocol("url has no host".into())),
+            None => return Err(Protocol::NoHost.into()),
         };
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| HandshakeError::Protocol("url has no port".into()))?;
+        let port = url.port_or_known_default().ok_or(Protocol::NoPort)?;
         let host_header = {
             let name = url.host_str().unwrap_or(&host);
             let value = match url.port() {
                 Some(p) => format!("{name}:{p}"),
                 None => name.to_owned(),
             };
-            HeaderValue::from_str(&value)
-                .map_err(|_| HandshakeError::Protocol("url host is not a valid header".into()))?
+            HeaderValue::from_str(&value).map_err(|_| Protocol::HostHeader)?
         };
         let tls_for_reopen = tls.clone();
         let tls = match (https, tls) {
             (true, Some(config)) => Some(config),
             (true, None) => {
-                return Err(HandshakeError::Protocol(
-                    "https url but no tls configuration given".into(),
-                ));
+                return Err(Protocol::NoTlsConfig.into());
             }
             (false, _) => None,
         };
@@ -156,15 +151,13 @@ impl NtlmConnection {
             // Every leg is one small write waiting for an answer: Nagle only adds delay.
             tcp.set_nodelay(true).map_err(HandshakeError::Connect)?;
             let Some(config) = tls else {
-                return Ok((Self::start(tcp).await?, None));
+                return Ok::<_, HandshakeError>((Self::start(tcp).await?, None));
             };
             let mut config = (*config).clone();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             let server_name = match host.parse::<IpAddr>() {
                 Ok(ip) => ServerName::IpAddress(ip.into()),
-                Err(_) => ServerName::try_from(host.clone()).map_err(|e| {
-                    HandshakeError::Protocol(format!("invalid tls server name: {e}"))
-                })?,
+                Err(_) => ServerName::try_from(host.clone()).map_err(Protocol::ServerName)?,
             };
             let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
                 .connect(server_name, tcp)
@@ -320,23 +313,22 @@ impl NtlmConnection {
         let spnego = label == Scheme::Negotiate && context == Scheme::Negotiate;
         let mut ctx =
             ClientContext::new(context, creds, &self.host, self.channel_binding.as_deref())
-                .map_err(|e| Attempt::Failed(HandshakeError::Protocol(e)))?;
-        let negotiate = ctx
-            .first_token()
-            .map_err(|e| Attempt::Failed(HandshakeError::Protocol(e)))?;
+                .map_err(|e| Attempt::Failed(e.into()))?;
+        let negotiate = ctx.first_token().map_err(|e| Attempt::Failed(e.into()))?;
 
         tracing::debug!(host = %self.host, scheme = label.as_str(), spnego, leg = "negotiate", "windows authentication");
         let challenge = self.leg(label, parts, body, &negotiate).await?;
         if challenge.status() == StatusCode::BAD_REQUEST && spnego {
-            return Err(Attempt::NotUnderstood(HandshakeError::Protocol(
-                "server answered the negotiate message with HTTP 400".into(),
-            )));
+            return Err(Attempt::NotUnderstood(Protocol::NegotiateBadRequest.into()));
         }
         if challenge.status() != StatusCode::UNAUTHORIZED {
-            return Err(Attempt::Failed(HandshakeError::Protocol(format!(
-                "server answered the {label} negotiate message with HTTP {} instead of a challenge",
-                challenge.status().as_u16()
-            ))));
+            return Err(Attempt::Failed(
+                Protocol::NoChallenge {
+                    scheme: label,
+                    status: challenge.status().as_u16(),
+                }
+                .into(),
+            ));
         }
         let token = match challenge_data(challenge.headers(), label) {
             Some(Some(data)) => data,
@@ -348,25 +340,19 @@ impl NtlmConnection {
             }
             _ => return Err(Attempt::Failed(HandshakeError::Rejected { scheme: label })),
         };
-        let token = B64_LENIENT.decode(token).map_err(|e| {
-            Attempt::Failed(HandshakeError::MalformedChallenge {
-                scheme: label,
-                cause: format!("invalid base64: {e}"),
-            })
-        })?;
+        let token = B64_LENIENT
+            .decode(token)
+            .map_err(|e| Attempt::Failed(HandshakeError::malformed(label, Malformed::Base64(e))))?;
         if spnego && token.starts_with(b"NTLMSSP\0") {
-            return Err(Attempt::NotUnderstood(HandshakeError::MalformedChallenge {
-                scheme: label,
-                cause: "a raw NTLMSSP challenge where SPNEGO was expected".into(),
-            }));
+            return Err(Attempt::NotUnderstood(HandshakeError::malformed(
+                label,
+                Malformed::RawWhereSpnego,
+            )));
         }
         let authenticate = ctx.answer(&token).map_err(|e| {
             Attempt::Failed(match e {
                 ChallengeError::Rejected => HandshakeError::Rejected { scheme: label },
-                ChallengeError::Malformed(cause) => HandshakeError::MalformedChallenge {
-                    scheme: label,
-                    cause,
-                },
+                ChallengeError::Malformed(cause) => HandshakeError::malformed(label, cause),
             })
         })?;
 
@@ -381,11 +367,7 @@ impl NtlmConnection {
             // and a token that does not verify is logged, not fatal (NTLM gives no real mutual
             // authentication, and servers differ in what they send with the 2xx).
             let token = B64_LENIENT.decode(data).unwrap_or_default();
-            if let Ok(spnego::NegToken::Resp {
-                neg_state: Some(spnego::REJECT),
-                ..
-            }) = spnego::parse(&token)
-            {
+            if NegTokenResp::parse(&token).is_ok_and(|resp| resp.is_reject()) {
                 return Err(Attempt::Failed(HandshakeError::Rejected { scheme: label }));
             }
             if let Err(cause) = ctx.finish(&token) {
@@ -412,9 +394,7 @@ impl NtlmConnection {
     ) -> Result<Response<Bytes>, HandshakeError> {
         if self.sender.is_closed() {
             self.broken = true;
-            return Err(HandshakeError::Protocol(format!(
-                "server closed the connection during the {scheme} handshake (it must stay open between legs)"
-            )));
+            return Err(Protocol::ClosedBetweenLegs(scheme).into());
         }
         let value = format!("{} {}", scheme.as_str(), STANDARD.encode(token));
         self.round_trip(parts, body, Some(value)).await
@@ -427,9 +407,7 @@ impl NtlmConnection {
         authorization: Option<String>,
     ) -> Result<Response<Bytes>, HandshakeError> {
         if self.broken {
-            return Err(HandshakeError::Protocol(
-                "connection is closed after an earlier failure".into(),
-            ));
+            return Err(Protocol::Broken.into());
         }
         let mut req = Request::new(Full::new(body.clone()));
         *req.method_mut() = parts.method.clone();
@@ -446,9 +424,7 @@ impl NtlmConnection {
         }
         headers.insert(HOST, self.host_header.clone());
         if let Some(value) = authorization {
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                HandshakeError::Protocol("token is not a valid header value".into())
-            })?;
+            let mut value = HeaderValue::from_str(&value).map_err(|_| Protocol::TokenHeader)?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }

@@ -8,7 +8,9 @@ use sspi::{
     SspiImpl,
 };
 
-use super::{Scheme, WindowsCredentials, message, spnego};
+use super::error::{Malformed, Protocol};
+use super::spnego::{self, NegTokenResp};
+use super::{Scheme, WindowsCredentials, message};
 
 /// `INTEGRITY` makes sspi negotiate signing keys; without it the SPNEGO mechListMIC it sends does
 /// not verify (pyspnego refuses it). NTLMv2, MIC and 128-bit keys are always on in sspi.
@@ -48,8 +50,8 @@ impl ClientContext {
         creds: &WindowsCredentials,
         host: &str,
         channel_binding: Option<&[u8]>,
-    ) -> Result<Self, String> {
-        let identity = creds.to_sspi()?;
+    ) -> Result<Self, Protocol> {
+        let identity = creds.to_sspi().map_err(Protocol::UserName)?;
         let inner = match scheme {
             Scheme::Ntlm => {
                 let mut ctx = Box::new(Ntlm::with_config(NtlmConfig::default()));
@@ -58,7 +60,10 @@ impl ClientContext {
                     .with_credential_use(CredentialUse::Outbound)
                     .with_auth_data(&identity)
                     .execute(&mut *ctx)
-                    .map_err(|e| format!("ntlm credentials not accepted: {e}"))?
+                    .map_err(|cause| Protocol::Credentials {
+                        scheme: Scheme::Ntlm,
+                        cause,
+                    })?
                     .credentials_handle;
                 Inner::Ntlm { ctx, handle }
             }
@@ -69,17 +74,17 @@ impl ClientContext {
                     Some("ntlm".to_owned()),
                     String::new(),
                 );
-                let mut ctx = Box::new(
-                    Negotiate::new_client(config)
-                        .map_err(|e| format!("negotiate setup failed: {e}"))?,
-                );
+                let mut ctx = Box::new(Negotiate::new_client(config).map_err(Protocol::Setup)?);
                 let auth = Credentials::from(identity);
                 let handle = ctx
                     .acquire_credentials_handle()
                     .with_credential_use(CredentialUse::Outbound)
                     .with_auth_data(&auth)
                     .execute(&mut *ctx)
-                    .map_err(|e| format!("negotiate credentials not accepted: {e}"))?
+                    .map_err(|cause| Protocol::Credentials {
+                        scheme: Scheme::Negotiate,
+                        cause,
+                    })?
                     .credentials_handle;
                 Inner::Negotiate { ctx, handle }
             }
@@ -92,73 +97,57 @@ impl ClientContext {
     }
 
     /// The first token (NEGOTIATE, or SPNEGO `NegTokenInit` around it).
-    pub(crate) fn first_token(&mut self) -> Result<Vec<u8>, String> {
-        self.run(None).map(|(token, _)| token)
+    pub(crate) fn first_token(&mut self) -> Result<Vec<u8>, Protocol> {
+        self.run(None)
+            .map(|(token, _)| token)
+            .map_err(Protocol::Context)
     }
 
     /// The answer to the server's challenge token (already base64-decoded). The challenge is fully
     /// validated here first, so `sspi` never sees a malformed message.
     pub(crate) fn answer(&mut self, challenge: &[u8]) -> Result<Vec<u8>, ChallengeError> {
+        let ntlm_token;
         let ntlm = match self.inner {
             Inner::Ntlm { .. } => challenge,
             Inner::Negotiate { .. } => {
-                match spnego::parse(challenge).map_err(ChallengeError::Malformed)? {
-                    spnego::NegToken::Resp {
-                        neg_state: Some(spnego::REJECT),
-                        ..
-                    } => return Err(ChallengeError::Rejected),
-                    spnego::NegToken::Resp {
-                        response_token: Some(t),
-                        supported_mech,
-                        ..
-                    } => {
-                        if supported_mech.is_some_and(|m| m != spnego::NTLMSSP_OID) {
-                            return Err(ChallengeError::Malformed(
-                                "server selected a mechanism other than ntlm".into(),
-                            ));
-                        }
-                        t
-                    }
-                    spnego::NegToken::Resp { .. } => {
-                        return Err(ChallengeError::Malformed(
-                            "negTokenResp carries no ntlm challenge".into(),
-                        ));
-                    }
-                    spnego::NegToken::Init { .. } => {
-                        return Err(ChallengeError::Malformed(
-                            "server sent a negTokenInit instead of a negTokenResp".into(),
-                        ));
-                    }
+                let resp = NegTokenResp::parse(challenge)
+                    .map_err(|e| ChallengeError::Malformed(Malformed::Spnego(e)))?;
+                if resp.is_reject() {
+                    return Err(ChallengeError::Rejected);
                 }
+                if resp
+                    .supported_mech
+                    .as_ref()
+                    .is_some_and(|m| *m != spnego::ntlmssp_oid())
+                {
+                    return Err(ChallengeError::Malformed(Malformed::OtherMechanism));
+                }
+                ntlm_token = resp
+                    .response_token
+                    .ok_or(ChallengeError::Malformed(Malformed::NoChallenge))?;
+                &ntlm_token
             }
         };
-        message::parse_challenge(ntlm).map_err(ChallengeError::Malformed)?;
+        message::parse_challenge(ntlm).map_err(|e| ChallengeError::Malformed(e.into()))?;
         let (token, _) = self
             .run(Some(challenge))
-            .map_err(ChallengeError::Malformed)?;
+            .map_err(|e| ChallengeError::Malformed(Malformed::Context(e)))?;
         Ok(token)
     }
 
     /// Feeds the server's final Negotiate token (sent with the 2xx), verifying its mechListMIC.
-    pub(crate) fn finish(&mut self, token: &[u8]) -> Result<(), String> {
+    pub(crate) fn finish(&mut self, token: &[u8]) -> Result<(), Malformed> {
         if let Inner::Negotiate { .. } = self.inner {
-            match spnego::parse(token)? {
-                spnego::NegToken::Resp { .. } => {}
-                spnego::NegToken::Init { .. } => {
-                    return Err("final token is not a negTokenResp".into());
-                }
-            }
-            let (_, status) = self.run(Some(token))?;
+            NegTokenResp::parse(token).map_err(Malformed::FinalToken)?;
+            let (_, status) = self.run(Some(token)).map_err(Malformed::Context)?;
             if status != SecurityStatus::Ok {
-                return Err(format!(
-                    "final negotiate token left the context incomplete ({status:?})"
-                ));
+                return Err(Malformed::Incomplete(status));
             }
         }
         Ok(())
     }
 
-    fn run(&mut self, input: Option<&[u8]>) -> Result<(Vec<u8>, SecurityStatus), String> {
+    fn run(&mut self, input: Option<&[u8]>) -> Result<(Vec<u8>, SecurityStatus), sspi::Error> {
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let mut input_buffers = input.map(|token| {
             let mut buffers = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
@@ -196,8 +185,7 @@ impl ClientContext {
                 ctx.initialize_security_context_impl(&mut builder)
                     .and_then(|mut generator| generator.resolve_to_result())
             }
-        }
-        .map_err(|e| format!("ntlm context error: {e}"))?
+        }?
         .status;
         let token = output
             .into_iter()
@@ -214,7 +202,7 @@ pub(crate) enum ChallengeError {
     /// SPNEGO `reject`.
     Rejected,
     /// Anything malformed, with its cause.
-    Malformed(String),
+    Malformed(Malformed),
 }
 
 /// A `SEC_CHANNEL_BINDINGS` structure with only application data, the form `sspi` reads.

@@ -57,14 +57,14 @@ impl WindowsCredentials {
     }
 
     /// The identity in the form `sspi` parses back to the same user and domain.
-    pub(crate) fn to_sspi(&self) -> Result<sspi::AuthIdentity, String> {
+    pub(crate) fn to_sspi(&self) -> Result<sspi::AuthIdentity, sspi::Error> {
         let domain = self.domain_name();
         let username = if self.is_upn() || domain.is_empty() {
             sspi::Username::parse(&self.user)
         } else {
             sspi::Username::new_down_level_logon_name(&self.user, domain)
         }
-        .map_err(|e| format!("invalid windows user name: {e}"))?;
+        .map_err(sspi::Error::from)?;
         Ok(sspi::AuthIdentity {
             username,
             password: self.password.expose_secret().to_owned().into(),

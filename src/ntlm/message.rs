@@ -1,44 +1,16 @@
-//! NTLMSSP message layout (MS-NLMP §2.2): bounds-checked readers shared by the client (which checks
-//! every CHALLENGE before `sspi` sees it) and the test acceptor.
+//! NTLMSSP message layout (MS-NLMP §2.2): bounds-checked readers with which the client checks every
+//! CHALLENGE before `sspi` sees it (the emulators' acceptor reads client messages with them too).
 //!
-//! Every reader returns `Err(String)` with a short lower-case cause; none of them panics on any input.
-
-#![cfg_attr(not(feature = "emulator"), allow(dead_code))]
+//! Every reader returns a [`MessageError`] naming the fault; none of them panics on any input.
 
 /// `NTLMSSP\0`, the first eight bytes of every message.
 pub(crate) const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
-/// MessageType of a NEGOTIATE_MESSAGE.
-pub(crate) const NEGOTIATE: u32 = 1;
 /// MessageType of a CHALLENGE_MESSAGE.
 pub(crate) const CHALLENGE: u32 = 2;
-/// MessageType of an AUTHENTICATE_MESSAGE.
-pub(crate) const AUTHENTICATE: u32 = 3;
 
-/// NTLMSSP_NEGOTIATE_UNICODE.
-pub(crate) const FLAG_UNICODE: u32 = 0x0000_0001;
-/// NTLMSSP_REQUEST_TARGET.
-pub(crate) const FLAG_REQUEST_TARGET: u32 = 0x0000_0004;
-/// NTLMSSP_NEGOTIATE_SIGN.
-pub(crate) const FLAG_SIGN: u32 = 0x0000_0010;
-/// NTLMSSP_NEGOTIATE_NTLM.
-pub(crate) const FLAG_NTLM: u32 = 0x0000_0200;
-/// NTLMSSP_NEGOTIATE_ALWAYS_SIGN.
-pub(crate) const FLAG_ALWAYS_SIGN: u32 = 0x0000_8000;
-/// NTLMSSP_TARGET_TYPE_DOMAIN.
-pub(crate) const FLAG_TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
-/// NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY.
-pub(crate) const FLAG_EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
-/// NTLMSSP_NEGOTIATE_TARGET_INFO.
-pub(crate) const FLAG_TARGET_INFO: u32 = 0x0080_0000;
 /// NTLMSSP_NEGOTIATE_VERSION.
 pub(crate) const FLAG_VERSION: u32 = 0x0200_0000;
-/// NTLMSSP_NEGOTIATE_128.
-pub(crate) const FLAG_128: u32 = 0x2000_0000;
-/// NTLMSSP_NEGOTIATE_KEY_EXCH.
-pub(crate) const FLAG_KEY_EXCH: u32 = 0x4000_0000;
-/// NTLMSSP_NEGOTIATE_56.
-pub(crate) const FLAG_56: u32 = 0x8000_0000;
 
 /// AV_PAIR ids (MS-NLMP §2.2.2.1).
 pub(crate) const AV_EOL: u16 = 0;
@@ -53,55 +25,95 @@ pub(crate) const AV_CHANNEL_BINDINGS: u16 = 10;
 /// Highest AV_PAIR id MS-NLMP defines (MsvAvChannelBindings); `sspi` refuses anything above it.
 const AV_MAX_KNOWN: u16 = AV_CHANNEL_BINDINGS;
 
+/// What is wrong with an NTLMSSP message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum MessageError {
+    #[error("message truncated before {0}")]
+    TruncatedBefore(&'static str),
+    #[error("{0} offset out of range")]
+    OffsetRange(&'static str),
+    #[error("{what} (offset {offset}, length {len}) lies outside the {size}-byte message")]
+    Outside {
+        what: &'static str,
+        offset: usize,
+        len: usize,
+        size: usize,
+    },
+    #[error("message truncated ({0} bytes)")]
+    Short(usize),
+    #[error("message truncated ({0} bytes, need at least 48)")]
+    ShortChallenge(usize),
+    #[error("missing NTLMSSP signature")]
+    Signature,
+    #[error("expected a CHALLENGE message (type 2), got type {0}")]
+    NotChallenge(u32),
+    #[error("version flag set but the message has no version field")]
+    NoVersion,
+    #[error("target info has no MsvAvEOL terminator")]
+    Unterminated,
+    #[error("av pair {id} (length {len}) runs past the target info")]
+    AvPastEnd { id: u16, len: usize },
+    #[error("unknown av pair id {0}")]
+    AvUnknown(u16),
+    #[error("av pair {id} has wrong length {len}")]
+    AvLength { id: u16, len: usize },
+    #[error("bytes after the MsvAvEOL terminator in target info")]
+    AfterEol,
+}
+
 /// Little-endian u16 at `at`, or an error naming `what`.
-pub(crate) fn u16_at(msg: &[u8], at: usize, what: &str) -> Result<u16, String> {
+pub(crate) fn u16_at(msg: &[u8], at: usize, what: &'static str) -> Result<u16, MessageError> {
     msg.get(at..at + 2)
         .and_then(|b| b.try_into().ok())
         .map(u16::from_le_bytes)
-        .ok_or_else(|| format!("message truncated before {what}"))
+        .ok_or(MessageError::TruncatedBefore(what))
 }
 
 /// Little-endian u32 at `at`, or an error naming `what`.
-pub(crate) fn u32_at(msg: &[u8], at: usize, what: &str) -> Result<u32, String> {
+pub(crate) fn u32_at(msg: &[u8], at: usize, what: &'static str) -> Result<u32, MessageError> {
     msg.get(at..at + 4)
         .and_then(|b| b.try_into().ok())
         .map(u32::from_le_bytes)
-        .ok_or_else(|| format!("message truncated before {what}"))
+        .ok_or(MessageError::TruncatedBefore(what))
 }
 
 /// The payload a `Len u16, MaxLen u16, Offset u32` descriptor at `at` points to, bounds-checked.
-pub(crate) fn field<'a>(msg: &'a [u8], at: usize, what: &str) -> Result<&'a [u8], String> {
+pub(crate) fn field<'a>(
+    msg: &'a [u8],
+    at: usize,
+    what: &'static str,
+) -> Result<&'a [u8], MessageError> {
     let len = usize::from(u16_at(msg, at, what)?);
-    let offset = usize::try_from(u32_at(msg, at + 4, what)?)
-        .map_err(|_| format!("{what} offset out of range"))?;
+    let offset =
+        usize::try_from(u32_at(msg, at + 4, what)?).map_err(|_| MessageError::OffsetRange(what))?;
     if len == 0 {
         return Ok(&[]);
     }
     offset
         .checked_add(len)
         .and_then(|end| msg.get(offset..end))
-        .ok_or_else(|| {
-            format!(
-                "{what} (offset {offset}, length {len}) lies outside the {}-byte message",
-                msg.len()
-            )
+        .ok_or(MessageError::Outside {
+            what,
+            offset,
+            len,
+            size: msg.len(),
         })
 }
 
 /// Checks the `NTLMSSP\0` signature and returns the MessageType.
-pub(crate) fn message_type(msg: &[u8]) -> Result<u32, String> {
+pub(crate) fn message_type(msg: &[u8]) -> Result<u32, MessageError> {
     if msg.len() < 12 {
-        return Err(format!("message truncated ({} bytes)", msg.len()));
+        return Err(MessageError::Short(msg.len()));
     }
     if &msg[..8] != SIGNATURE {
-        return Err("missing NTLMSSP signature".into());
+        return Err(MessageError::Signature);
     }
     u32_at(msg, 8, "message type")
 }
 
 /// Walks an AV_PAIR list: each pair must fit, ids must be ones MS-NLMP defines, fixed-size pairs must
 /// have their size, and the list must end with exactly one MsvAvEOL.
-pub(crate) fn av_pairs(info: &[u8]) -> Result<Vec<(u16, &[u8])>, String> {
+pub(crate) fn av_pairs(info: &[u8]) -> Result<Vec<(u16, &[u8])>, MessageError> {
     let mut pairs = Vec::new();
     let mut at = 0;
     loop {
@@ -110,30 +122,30 @@ pub(crate) fn av_pairs(info: &[u8]) -> Result<Vec<(u16, &[u8])>, String> {
             return if pairs.is_empty() {
                 Ok(pairs)
             } else {
-                Err("target info has no MsvAvEOL terminator".into())
+                Err(MessageError::Unterminated)
             };
         }
         let id = u16_at(info, at, "av pair id")?;
         let len = usize::from(u16_at(info, at + 2, "av pair length")?);
         let value = info
             .get(at + 4..at + 4 + len)
-            .ok_or_else(|| format!("av pair {id} (length {len}) runs past the target info"))?;
+            .ok_or(MessageError::AvPastEnd { id, len })?;
         let size_ok = match id {
             AV_EOL => len == 0,
             AV_FLAGS => len == 4,
             AV_TIMESTAMP => len == 8,
             AV_SINGLE_HOST => len >= 48,
             AV_CHANNEL_BINDINGS => len == 16,
-            id if id > AV_MAX_KNOWN => return Err(format!("unknown av pair id {id}")),
+            id if id > AV_MAX_KNOWN => return Err(MessageError::AvUnknown(id)),
             _ => true,
         };
         if !size_ok {
-            return Err(format!("av pair {id} has wrong length {len}"));
+            return Err(MessageError::AvLength { id, len });
         }
         at += 4 + len;
         if id == AV_EOL {
             if at != info.len() {
-                return Err("bytes after the MsvAvEOL terminator in target info".into());
+                return Err(MessageError::AfterEol);
             }
             return Ok(pairs);
         }
@@ -152,23 +164,18 @@ pub(crate) struct Challenge {
 
 /// Validates a CHALLENGE_MESSAGE (type 2) completely: fixed header, every descriptor in range,
 /// Version present when flagged, and a well-formed AV_PAIR list.
-pub(crate) fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
+pub(crate) fn parse_challenge(msg: &[u8]) -> Result<Challenge, MessageError> {
     let kind = message_type(msg)?;
     if kind != CHALLENGE {
-        return Err(format!(
-            "expected a CHALLENGE message (type 2), got type {kind}"
-        ));
+        return Err(MessageError::NotChallenge(kind));
     }
     // Signature 8, type 4, TargetNameFields 8, flags 4, challenge 8, reserved 8, TargetInfoFields 8.
     if msg.len() < 48 {
-        return Err(format!(
-            "message truncated ({} bytes, need at least 48)",
-            msg.len()
-        ));
+        return Err(MessageError::ShortChallenge(msg.len()));
     }
     let flags = u32_at(msg, 20, "negotiate flags")?;
     if flags & FLAG_VERSION != 0 && msg.len() < 56 {
-        return Err("version flag set but the message has no version field".into());
+        return Err(MessageError::NoVersion);
     }
     let mut server_challenge = [0; 8];
     server_challenge.copy_from_slice(&msg[24..32]);
@@ -207,7 +214,7 @@ mod tests {
             2, 0, 2, 0, b'D', 0, 7, 0, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0,
         ];
         let c =
-            parse_challenge(&challenge_with(&info, FLAG_VERSION | FLAG_UNICODE)).expect("valid");
+            parse_challenge(&challenge_with(&info, FLAG_VERSION | 1 /* UNICODE */)).expect("valid");
         assert_eq!(c.server_challenge, [1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
@@ -245,7 +252,7 @@ mod tests {
         ];
         for (name, msg) in cases {
             let err = parse_challenge(&msg).expect_err(name);
-            assert!(!err.is_empty(), "{name}");
+            assert!(!err.to_string().is_empty(), "{name}");
         }
     }
 }

@@ -10,6 +10,7 @@ use http::{Request, Response};
 use tokio::sync::Semaphore;
 use url::Url;
 
+use super::error::Protocol;
 use super::{HandshakeError, NtlmConnection, Scheme, WindowsCredentials};
 
 /// How many authenticated connections a pool keeps to one server at most: 8. Requests beyond that wait
@@ -82,7 +83,7 @@ impl NtlmPool {
             .permits
             .acquire()
             .await
-            .map_err(|_| HandshakeError::Protocol("the connection pool is closed".into()))?;
+            .map_err(|_| Protocol::PoolClosed)?;
         let Some(idle) = self.take_idle() else {
             let connection = self.open().await?;
             return self.send_on(connection, request).await;

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rpa_auth::ntlm::{AcceptStep, NtlmAcceptor, UserDirectory};
+use rpa_auth::emulator::windows::{AcceptStep, NtlmAcceptor, UserDirectory};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 

@@ -14,19 +14,45 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use md4::{Digest as _, Md4};
 use md5::Md5;
+use rc4::{Rc4, StreamCipher as _};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::message::{self, field, u16_at, u32_at};
-use super::spnego;
+use super::spnego::{NegTokenInit, encode_resp};
+use crate::ntlm::message::{self, field, u16_at, u32_at};
+use crate::ntlm::spnego::{
+    ACCEPT_COMPLETED, ACCEPT_INCOMPLETE, INIT_TAG, NegTokenResp, ntlmssp_oid,
+};
 
 const CLIENT_SIGN_MAGIC: &[u8] = b"session key to client-to-server signing key magic constant\0";
 const SERVER_SIGN_MAGIC: &[u8] = b"session key to server-to-client signing key magic constant\0";
 const CLIENT_SEAL_MAGIC: &[u8] = b"session key to client-to-server sealing key magic constant\0";
 const SERVER_SEAL_MAGIC: &[u8] = b"session key to server-to-client sealing key magic constant\0";
 
+/// MessageType of a NEGOTIATE_MESSAGE.
+const NEGOTIATE: u32 = 1;
+/// MessageType of an AUTHENTICATE_MESSAGE.
+const AUTHENTICATE: u32 = 3;
+
+/// NegotiateFlags (MS-NLMP §2.2.2.5) the acceptor reads or sets.
+const FLAG_UNICODE: u32 = 0x0000_0001;
+const FLAG_REQUEST_TARGET: u32 = 0x0000_0004;
+const FLAG_SIGN: u32 = 0x0000_0010;
+const FLAG_SEAL: u32 = 0x0000_0020;
+const FLAG_NTLM: u32 = 0x0000_0200;
+const FLAG_ALWAYS_SIGN: u32 = 0x0000_8000;
+const FLAG_TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
+const FLAG_EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
+const FLAG_TARGET_INFO: u32 = 0x0080_0000;
+const FLAG_128: u32 = 0x2000_0000;
+const FLAG_KEY_EXCH: u32 = 0x4000_0000;
+const FLAG_56: u32 = 0x8000_0000;
+
 /// NetBIOS domain and computer name the emulated server announces.
 const SERVER_DOMAIN: &str = "RPA";
 const SERVER_COMPUTER: &str = "EMULATOR";
+
+/// Why a handshake was refused (reported as text in [`AcceptStep::Rejected`]).
+type Reason = Box<dyn std::error::Error + Send + Sync>;
 
 /// The accounts an acceptor knows, with their passwords.
 #[derive(Clone, Default)]
@@ -71,6 +97,11 @@ impl UserDirectory {
             password,
         });
         self
+    }
+
+    /// Whether the directory has no accounts.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
     }
 
     fn find(&self, wire_user: &str, wire_domain: &str) -> Option<&DirectoryUser> {
@@ -161,60 +192,53 @@ impl NtlmAcceptor {
             Ok(step) => step,
             Err(reason) => {
                 self.state = State::Initial;
-                AcceptStep::Rejected(reason)
+                AcceptStep::Rejected(reason.to_string())
             }
         }
     }
 
-    fn try_step(&mut self, authorization: &str) -> Result<AcceptStep, String> {
+    fn try_step(&mut self, authorization: &str) -> Result<AcceptStep, Reason> {
         let (scheme, data) = authorization
             .trim()
             .split_once(' ')
             .ok_or("authorization header carries no token")?;
         let is_ntlm = scheme.eq_ignore_ascii_case("NTLM");
         if !is_ntlm && !scheme.eq_ignore_ascii_case("Negotiate") {
-            return Err(format!("unsupported scheme {scheme:?}"));
+            return Err(format!("unsupported scheme {scheme:?}").into());
         }
         let raw = STANDARD
             .decode(data.trim())
             .map_err(|e| format!("invalid base64: {e}"))?;
         let (wrap, token, mech_types, client_mic) = if is_ntlm {
-            (Wrap::Ntlm, raw.as_slice(), None, None)
+            (Wrap::Ntlm, raw, None, None)
         } else if raw.starts_with(message::SIGNATURE) {
-            (Wrap::NegotiateRaw, raw.as_slice(), None, None)
-        } else {
-            match spnego::parse(&raw)? {
-                spnego::NegToken::Init {
-                    mech_types_der,
-                    mechs,
-                    mech_token,
-                } => {
-                    if mechs.first() != Some(&spnego::NTLMSSP_OID) {
-                        return Err("spnego: ntlm is not the client's first mechanism".into());
-                    }
-                    let token = mech_token.ok_or("spnego: negTokenInit without an ntlm token")?;
-                    (Wrap::Spnego, token, Some(mech_types_der.to_vec()), None)
-                }
-                spnego::NegToken::Resp {
-                    response_token,
-                    mech_list_mic,
-                    ..
-                } => {
-                    let token =
-                        response_token.ok_or("spnego: negTokenResp without an ntlm token")?;
-                    (Wrap::Spnego, token, None, mech_list_mic)
-                }
+            (Wrap::NegotiateRaw, raw, None, None)
+        } else if raw.first() == Some(&INIT_TAG) {
+            let init = NegTokenInit::parse(&raw)?;
+            if init.first_mech != Some(ntlmssp_oid()) {
+                return Err("spnego: ntlm is not the client's first mechanism".into());
             }
+            let token = init
+                .mech_token
+                .ok_or("spnego: negTokenInit without an ntlm token")?;
+            (Wrap::Spnego, token, Some(init.mech_types_der), None)
+        } else {
+            let resp = NegTokenResp::parse(&raw).map_err(|e| format!("spnego: {e}"))?;
+            let token = resp
+                .response_token
+                .ok_or("spnego: negTokenResp without an ntlm token")?;
+            (Wrap::Spnego, token, None, resp.mech_list_mic)
         };
+        let token = token.as_slice();
 
         match message::message_type(token)? {
-            message::NEGOTIATE => {
+            NEGOTIATE => {
                 if wrap == Wrap::Spnego && mech_types.is_none() {
                     return Err("spnego: negotiate message outside a negTokenInit".into());
                 }
                 self.challenge(wrap, scheme, token, mech_types.unwrap_or_default())
             }
-            message::AUTHENTICATE => {
+            AUTHENTICATE => {
                 let State::Challenged {
                     wrap: expected,
                     negotiate,
@@ -262,12 +286,7 @@ impl NtlmAcceptor {
                         SERVER_SEAL_MAGIC,
                         &mech_types,
                     );
-                    let resp = spnego::encode_resp(
-                        Some(spnego::ACCEPT_COMPLETED),
-                        None,
-                        None,
-                        Some(&ours),
-                    );
+                    let resp = encode_resp(Some(ACCEPT_COMPLETED), None, None, Some(&ours));
                     Some(format!("{scheme} {}", STANDARD.encode(resp)))
                 } else {
                     None
@@ -278,7 +297,7 @@ impl NtlmAcceptor {
                     final_header,
                 })
             }
-            other => Err(format!("unexpected ntlm message type {other}")),
+            other => Err(format!("unexpected ntlm message type {other}").into()),
         }
     }
 
@@ -288,28 +307,27 @@ impl NtlmAcceptor {
         scheme: &str,
         negotiate: &[u8],
         mech_types: Vec<u8>,
-    ) -> Result<AcceptStep, String> {
+    ) -> Result<AcceptStep, Reason> {
         let client_flags = u32_at(negotiate, 12, "negotiate flags")?;
-        if client_flags & message::FLAG_UNICODE == 0 {
+        if client_flags & FLAG_UNICODE == 0 {
             return Err("client does not support unicode".into());
         }
         let mut server_challenge = [0u8; 8];
         getrandom::fill(&mut server_challenge).map_err(|e| format!("no randomness: {e}"))?;
-        let flags = message::FLAG_UNICODE
-            | message::FLAG_REQUEST_TARGET
-            | message::FLAG_NTLM
-            | message::FLAG_ALWAYS_SIGN
-            | message::FLAG_TARGET_TYPE_DOMAIN
-            | message::FLAG_EXTENDED_SESSIONSECURITY
-            | message::FLAG_TARGET_INFO
+        let flags = FLAG_UNICODE
+            | FLAG_REQUEST_TARGET
+            | FLAG_NTLM
+            | FLAG_ALWAYS_SIGN
+            | FLAG_TARGET_TYPE_DOMAIN
+            | FLAG_EXTENDED_SESSIONSECURITY
+            | FLAG_TARGET_INFO
             | message::FLAG_VERSION
-            | (client_flags
-                & (message::FLAG_SIGN | 0x20 /* SEAL */ | message::FLAG_128 | message::FLAG_KEY_EXCH | message::FLAG_56));
+            | (client_flags & (FLAG_SIGN | FLAG_SEAL | FLAG_128 | FLAG_KEY_EXCH | FLAG_56));
         let challenge = build_challenge(flags, server_challenge);
         let out = match wrap {
-            Wrap::Spnego => spnego::encode_resp(
-                Some(spnego::ACCEPT_INCOMPLETE),
-                Some(spnego::NTLMSSP_OID),
+            Wrap::Spnego => encode_resp(
+                Some(ACCEPT_INCOMPLETE),
+                Some(ntlmssp_oid()),
                 Some(&challenge),
                 None,
             ),
@@ -397,23 +415,14 @@ fn md5(parts: &[&[u8]]) -> [u8; 16] {
     h.finalize().into()
 }
 
-/// RC4 (MS-NLMP's RC4K): small enough to write out, and only used by this test acceptor.
+/// RC4 (MS-NLMP's RC4K) of `data` under `key` (1 to 256 bytes, as every NTLM key is).
 fn rc4(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut s: [u8; 256] = std::array::from_fn(|i| i as u8); // i < 256
-    let mut j = 0u8;
-    for i in 0..256 {
-        j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
-        s.swap(i, usize::from(j));
+    let mut out = data.to_vec();
+    // Session, sealing and exchanged keys are 5 to 16 bytes: always a length RC4 accepts.
+    if let Ok(mut cipher) = Rc4::new_from_slice(key) {
+        cipher.apply_keystream(&mut out);
     }
-    let (mut i, mut j) = (0u8, 0u8);
-    data.iter()
-        .map(|b| {
-            i = i.wrapping_add(1);
-            j = j.wrapping_add(s[usize::from(i)]);
-            s.swap(usize::from(i), usize::from(j));
-            b ^ s[usize::from(s[usize::from(i)].wrapping_add(s[usize::from(j)]))]
-        })
-        .collect()
+    out
 }
 
 struct Keys {
@@ -427,7 +436,7 @@ struct Verified {
     keys: Keys,
 }
 
-fn decode_string(bytes: &[u8], unicode: bool) -> Result<String, String> {
+fn decode_string(bytes: &[u8], unicode: bool) -> Result<String, Reason> {
     if unicode {
         if !bytes.len().is_multiple_of(2) {
             return Err("odd-length unicode string".into());
@@ -449,12 +458,12 @@ fn verify(
     challenge: &[u8],
     server_challenge: &[u8; 8],
     auth: &[u8],
-) -> Result<Verified, String> {
+) -> Result<Verified, Reason> {
     if auth.len() < 64 {
         return Err("authenticate message truncated".into());
     }
     let flags = u32_at(auth, 60, "negotiate flags")?;
-    let unicode = flags & message::FLAG_UNICODE != 0;
+    let unicode = flags & FLAG_UNICODE != 0;
     let nt = field(auth, 20, "nt challenge response")?;
     let domain = decode_string(field(auth, 28, "domain name")?, unicode)?;
     let user = decode_string(field(auth, 36, "user name")?, unicode)?;
@@ -478,11 +487,11 @@ fn verify(
     identity.extend(utf16(&domain));
     let ntowf = hmac_md5(&nt_hash, &[&identity]);
     if hmac_md5(&ntowf, &[server_challenge, blob]) != proof {
-        return Err(format!("wrong password for {domain}\\{user}"));
+        return Err(format!("wrong password for {domain}\\{user}").into());
     }
 
     let session_base_key = hmac_md5(&ntowf, &[proof]);
-    let exported = if flags & message::FLAG_KEY_EXCH != 0 && encrypted_key.len() == 16 {
+    let exported = if flags & FLAG_KEY_EXCH != 0 && encrypted_key.len() == 16 {
         let mut key = [0; 16];
         key.copy_from_slice(&rc4(&session_base_key, encrypted_key));
         key
@@ -534,10 +543,10 @@ fn sign(
     let seq = 0u32.to_le_bytes();
     let sign_key = md5(&[exported, sign_magic]);
     let mut checksum = hmac_md5(&sign_key, &[&seq, data])[..8].to_vec();
-    if flags & message::FLAG_KEY_EXCH != 0 {
-        let seal_len = if flags & message::FLAG_128 != 0 {
+    if flags & FLAG_KEY_EXCH != 0 {
+        let seal_len = if flags & FLAG_128 != 0 {
             16
-        } else if flags & message::FLAG_56 != 0 {
+        } else if flags & FLAG_56 != 0 {
             7
         } else {
             5

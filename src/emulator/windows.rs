@@ -1,0 +1,153 @@
+//! Windows authentication for the emulators: an IIS-like gate in front of a vendor's routes, and the
+//! server-side NTLMv2 verifier behind it.
+
+mod acceptor;
+mod spnego;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
+
+pub use acceptor::{AcceptStep, NtlmAcceptor, UserDirectory};
+
+use super::{EmuRequest, EmuResponse, html_response, lock};
+
+/// How an emulator's Windows authentication treats a connection after a successful handshake.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowsAuthMode {
+    /// IIS's default: the connection stays authenticated; later requests on it need no header.
+    PersistConnection,
+    /// `authPersistSingleRequest`: every request is challenged again.
+    RechallengeEveryRequest,
+}
+
+/// IIS-like Windows authentication in front of an emulator's routes: a request without credentials gets
+/// 401 offering `Negotiate` and `NTLM`; the handshake is verified for real (NTLMv2) by an
+/// [`NtlmAcceptor`], one per TCP connection.
+pub(crate) struct WindowsGate {
+    users: Arc<UserDirectory>,
+    mode: WindowsAuthMode,
+    connections: Mutex<HashMap<u64, ConnectionAuth>>,
+    handshakes: AtomicU64,
+    rejections: AtomicU64,
+}
+
+struct ConnectionAuth {
+    acceptor: NtlmAcceptor,
+    user: Option<String>,
+}
+
+/// What the gate decided about a request.
+pub(crate) enum GateOutcome {
+    /// Authenticated as `user` (`DOMAIN\user`); add `final_header` as `WWW-Authenticate` to the answer.
+    Pass {
+        user: String,
+        final_header: Option<String>,
+    },
+    /// Answer with this (a challenge or a refusal).
+    Answer(EmuResponse),
+}
+
+impl WindowsGate {
+    /// A gate for the accounts in `users`.
+    pub(crate) fn new(users: UserDirectory, mode: WindowsAuthMode) -> Self {
+        Self {
+            users: Arc::new(users),
+            mode,
+            connections: Mutex::new(HashMap::new()),
+            handshakes: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
+        }
+    }
+
+    /// Handshakes that succeeded.
+    pub(crate) fn handshakes(&self) -> u64 {
+        self.handshakes.load(Ordering::Relaxed)
+    }
+
+    /// Handshakes that were refused (wrong password, unknown user).
+    pub(crate) fn rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn check(&self, request: &EmuRequest) -> GateOutcome {
+        let authorization = request.header("authorization").filter(|value| {
+            let scheme = value.split(' ').next().unwrap_or_default();
+            scheme.eq_ignore_ascii_case("ntlm") || scheme.eq_ignore_ascii_case("negotiate")
+        });
+        let mut connections = lock(&self.connections);
+        let state = connections
+            .entry(request.connection)
+            .or_insert_with(|| ConnectionAuth {
+                acceptor: NtlmAcceptor::new(self.users.clone()),
+                user: None,
+            });
+        let Some(authorization) = authorization else {
+            return match (&state.user, self.mode) {
+                (Some(user), WindowsAuthMode::PersistConnection) => GateOutcome::Pass {
+                    user: user.clone(),
+                    final_header: None,
+                },
+                _ => GateOutcome::Answer(windows_offers()),
+            };
+        };
+        match state.acceptor.step(authorization) {
+            AcceptStep::Challenge(challenge) => {
+                let mut response = EmuResponse::new(StatusCode::UNAUTHORIZED, Bytes::new());
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.headers.insert(WWW_AUTHENTICATE, value);
+                }
+                GateOutcome::Answer(response)
+            }
+            AcceptStep::Accepted {
+                user,
+                domain,
+                final_header,
+            } => {
+                self.handshakes.fetch_add(1, Ordering::Relaxed);
+                state.acceptor = NtlmAcceptor::new(self.users.clone());
+                let user = format!("{domain}\\{user}");
+                if self.mode == WindowsAuthMode::PersistConnection {
+                    state.user = Some(user.clone());
+                }
+                GateOutcome::Pass { user, final_header }
+            }
+            AcceptStep::Rejected(_) => {
+                self.rejections.fetch_add(1, Ordering::Relaxed);
+                state.acceptor = NtlmAcceptor::new(self.users.clone());
+                GateOutcome::Answer(windows_offers())
+            }
+        }
+    }
+}
+
+/// IIS's 401 for Windows authentication: both providers offered, in its default order.
+fn windows_offers() -> EmuResponse {
+    let mut response = html_response(
+        StatusCode::UNAUTHORIZED,
+        "<html><head><title>401 - Unauthorized</title></head><body>401 - Unauthorized: Access is denied due to invalid credentials.</body></html>",
+    );
+    response
+        .headers
+        .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+    response
+        .headers
+        .append(WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
+    response
+}
+
+/// Adds the SPNEGO completion header to an answer, when the handshake produced one.
+pub(crate) fn with_final_header(
+    mut response: EmuResponse,
+    final_header: Option<String>,
+) -> EmuResponse {
+    if let Some(value) = final_header.and_then(|h| HeaderValue::from_str(&h).ok()) {
+        response.headers.insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
