@@ -156,7 +156,7 @@ async fn automation_anywhere_rows() -> std::io::Result<Vec<Row>> {
     let logins = [
         (
             "password (/v2/authentication)",
-            AutomationAnywhereLogin::with_password(
+            AutomationAnywhereLogin::new(
                 url.as_str(),
                 "creator",
                 SecretString::from("demo-password"),
@@ -172,7 +172,7 @@ async fn automation_anywhere_rows() -> std::io::Result<Vec<Row>> {
         ),
         (
             "password + MFA code (/v2/authentication)",
-            AutomationAnywhereLogin::with_password(
+            AutomationAnywhereLogin::new(
                 url.as_str(),
                 "auditor",
                 SecretString::from("demo-password"),

@@ -62,3 +62,30 @@ macro_rules! from_env_constructors {
     };
 }
 pub(crate) use from_env_constructors;
+
+/// Implements [`Authenticator`](crate::Authenticator) for a backend whose `base` field is its server and
+/// whose inherent `async fn login(&self, http)` logs in, plus any methods given in braces (a cheaper
+/// refresh, a logout).
+macro_rules! authenticator_by_login {
+    ($login:ty $(, { $($method:item)* })?) => {
+        impl $crate::authenticator::Authenticator for $login {
+            fn backend(&self) -> &'static str {
+                BACKEND
+            }
+
+            fn base_url(&self) -> &url::Url {
+                &self.base
+            }
+
+            fn authenticate<'a>(
+                &'a self,
+                http: &'a reqwest::Client,
+            ) -> $crate::future::BoxFuture<'a, $crate::error::Result<$crate::credential::Credential>> {
+                Box::pin(self.login(http))
+            }
+
+            $($($method)*)?
+        }
+    };
+}
+pub(crate) use authenticator_by_login;

@@ -36,7 +36,7 @@ async fn control_room() -> AutomationAnywhereEmulator {
 }
 
 fn password(cr: &AutomationAnywhereEmulator, user: &str) -> AutomationAnywhereLogin {
-    AutomationAnywhereLogin::with_password(cr.url().as_str(), user, SecretString::from(PASSWORD))
+    AutomationAnywhereLogin::new(cr.url().as_str(), user, SecretString::from(PASSWORD))
         .unwrap()
 }
 
@@ -228,7 +228,7 @@ async fn wrong_mfa_code_is_mfa_invalid() {
 #[tokio::test]
 async fn user_disabled_after_three_failures_is_told_apart() {
     let cr = control_room().await;
-    let wrong = AutomationAnywhereLogin::with_password(
+    let wrong = AutomationAnywhereLogin::new(
         cr.url().as_str(),
         "jdoe",
         SecretString::from("wrong"),
@@ -260,7 +260,7 @@ async fn locked_user_is_told_apart() {
         .start()
         .await
         .unwrap();
-    let wrong = AutomationAnywhereLogin::with_password(
+    let wrong = AutomationAnywhereLogin::new(
         cr.url().as_str(),
         "jdoe",
         SecretString::from("wrong"),
@@ -434,7 +434,7 @@ async fn every_error_names_the_endpoint_and_carries_no_secret() {
     let url = cr.url();
     let base = url.as_str();
     let wrong_password =
-        AutomationAnywhereLogin::with_password(base, "jdoe", SecretString::from("Wr0ng-Pa55"))
+        AutomationAnywhereLogin::new(base, "jdoe", SecretString::from("Wr0ng-Pa55"))
             .unwrap();
     let wrong_key = AutomationAnywhereLogin::with_api_key(
         base,
@@ -446,7 +446,7 @@ async fn every_error_names_the_endpoint_and_carries_no_secret() {
         .mfa_code(SecretString::from("97531"))
         .unwrap();
     let unknown =
-        AutomationAnywhereLogin::with_password(base, "gone", SecretString::from(PASSWORD)).unwrap();
+        AutomationAnywhereLogin::new(base, "gone", SecretString::from(PASSWORD)).unwrap();
     assert!(cr.disable_user("off"));
     let disabled = password(&cr, "off");
     let v1 = password(&cr, "jdoe").api_version(ApiVersion::V1);

@@ -194,7 +194,7 @@ async fn no_secret_reaches_a_trace_event() {
         .unwrap();
     let cr = control_room.url().to_string();
     let password = AuthClient::new(
-        AutomationAnywhereLogin::with_password(&cr, "creator", SecretString::from(AA_PASSWORD))
+        AutomationAnywhereLogin::new(&cr, "creator", SecretString::from(AA_PASSWORD))
             .unwrap(),
     )
     .unwrap();
@@ -237,7 +237,7 @@ async fn no_secret_reaches_a_trace_event() {
             .to_owned(),
     );
     let mfa =
-        AutomationAnywhereLogin::with_password(&cr, "auditor", SecretString::from(AA_PASSWORD))
+        AutomationAnywhereLogin::new(&cr, "auditor", SecretString::from(AA_PASSWORD))
             .unwrap()
             .mfa_code(SecretString::from(MFA.to_string()))
             .unwrap();

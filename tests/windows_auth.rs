@@ -423,10 +423,10 @@ fn windows_logins_from_env_name_the_missing_variable() {
 
 #[test]
 fn windows_logins_from_env_name_the_malformed_variable() {
-    let url_with_password = "https://robot:url-Pa55@orch.corp.example/";
+    let url_new = "https://robot:url-Pa55@orch.corp.example/";
     for (name, value) in [
         ("UIPATH_URL", "orch.corp.example"),
-        ("UIPATH_URL", url_with_password),
+        ("UIPATH_URL", url_new),
         ("UIPATH_USERNAME", r"CORP\"),
         ("UIPATH_USERNAME", "@corp.example"),
         ("UIPATH_PASSWORD", ""),
@@ -437,7 +437,7 @@ fn windows_logins_from_env_name_the_malformed_variable() {
         assert!(message.contains(name), "{name}={value}: {message}");
     }
     for (name, value) in [
-        ("PYRAMID_URL", url_with_password),
+        ("PYRAMID_URL", url_new),
         ("PYRAMID_USERNAME", r"\analyst"),
         ("PYRAMID_PASSWORD", ""),
         ("PYRAMID_API", "API4"),

@@ -24,8 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use url::Url;
 
-use crate::authenticator::Authenticator;
-use crate::backend::{from_env_constructors, require_name, require_secret};
+use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
@@ -153,13 +152,13 @@ impl AutomationAnywhereLogin {
     ///
     /// # Errors
     /// [`Error::Config`] for a malformed URL or an empty user name or password.
-    pub fn with_password(
+    pub fn new(
         base_url: &str,
         username: impl Into<String>,
         password: SecretString,
     ) -> Result<Self> {
         require_secret(BACKEND, "password", &password)?;
-        Self::new(base_url, username.into(), Secret::Password(password))
+        Self::with_secret(base_url, username.into(), Secret::Password(password))
     }
 
     /// An API-key login to the Control Room at `base_url`: the key generated in the Control Room for
@@ -176,7 +175,7 @@ impl AutomationAnywhereLogin {
         if api_key.expose_secret().trim().is_empty() {
             return Err(Error::config(BACKEND, "the API key is empty"));
         }
-        Self::new(base_url, username.into(), Secret::ApiKey(api_key))
+        Self::with_secret(base_url, username.into(), Secret::ApiKey(api_key))
     }
 
     from_env_constructors! {
@@ -211,7 +210,7 @@ impl AutomationAnywhereLogin {
             }
             Some(key) => Self::with_api_key(&url, username, key),
             None => match env.optional_secret(ENV_PASSWORD)? {
-                Some(password) => Self::with_password(&url, username, password),
+                Some(password) => Self::new(&url, username, password),
                 None => {
                     return Err(Error::config(
                         BACKEND,
@@ -248,7 +247,7 @@ impl AutomationAnywhereLogin {
         Ok(login)
     }
 
-    fn new(base_url: &str, username: String, secret: Secret) -> Result<Self> {
+    fn with_secret(base_url: &str, username: String, secret: Secret) -> Result<Self> {
         require_name(BACKEND, "user name", &username)?;
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
@@ -654,19 +653,7 @@ fn is_refusal(status: StatusCode) -> bool {
         )
 }
 
-impl Authenticator for AutomationAnywhereLogin {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        Box::pin(self.login(http))
-    }
-
+authenticator_by_login!(AutomationAnywhereLogin, {
     fn refresh<'a>(
         &'a self,
         http: &'a reqwest::Client,
@@ -682,7 +669,7 @@ impl Authenticator for AutomationAnywhereLogin {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(AutomationAnywhereLogin::logout(self, http, current))
     }
-}
+});
 
 impl fmt::Debug for AutomationAnywhereLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -716,7 +703,7 @@ mod tests {
     const BASE: &str = "https://cr.example.com/";
 
     fn password_login() -> AutomationAnywhereLogin {
-        AutomationAnywhereLogin::with_password(BASE, "jdoe", SecretString::from("hunter2")).unwrap()
+        AutomationAnywhereLogin::new(BASE, "jdoe", SecretString::from("hunter2")).unwrap()
     }
 
     fn reply(status: u16, path: &str, body: &str) -> Reply {
@@ -735,7 +722,7 @@ mod tests {
     #[test]
     fn body_has_mfa_code_as_number_and_escapes_domain_backslash() {
         let login =
-            AutomationAnywhereLogin::with_password(BASE, r"corp\jdoe", SecretString::from("pw"))
+            AutomationAnywhereLogin::new(BASE, r"corp\jdoe", SecretString::from("pw"))
                 .unwrap()
                 .mfa_code(SecretString::from("012345"))
                 .unwrap()
@@ -761,9 +748,9 @@ mod tests {
     #[test]
     fn constructors_and_mfa_code_validate_eagerly() {
         assert!(
-            AutomationAnywhereLogin::with_password(BASE, " ", SecretString::from("p")).is_err()
+            AutomationAnywhereLogin::new(BASE, " ", SecretString::from("p")).is_err()
         );
-        assert!(AutomationAnywhereLogin::with_password(BASE, "u", SecretString::from("")).is_err());
+        assert!(AutomationAnywhereLogin::new(BASE, "u", SecretString::from("")).is_err());
         assert!(AutomationAnywhereLogin::with_api_key(BASE, "u", SecretString::from(" ")).is_err());
         assert!(
             AutomationAnywhereLogin::with_api_key("ftp://x/", "u", SecretString::from("k"))

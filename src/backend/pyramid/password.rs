@@ -13,12 +13,10 @@ use super::{
     API2_LOGIN_PATH, API3_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN, ENV_URL,
     PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
 };
-use crate::authenticator::Authenticator;
-use crate::backend::{from_env_constructors, require_name, require_secret};
+use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::future::BoxFuture;
 use crate::{exchange, origin};
 
 /// Logs into Pyramid Analytics with a user name and password.
@@ -163,19 +161,7 @@ impl PyramidPasswordLogin {
     }
 }
 
-impl Authenticator for PyramidPasswordLogin {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        Box::pin(self.login(http))
-    }
-}
+authenticator_by_login!(PyramidPasswordLogin);
 
 impl fmt::Debug for PyramidPasswordLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

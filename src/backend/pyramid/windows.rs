@@ -14,13 +14,11 @@ use super::{
     API2_WINDOWS_LOGIN_PATH, API3_WINDOWS_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN,
     ENV_URL, PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
 };
-use crate::authenticator::Authenticator;
-use crate::backend::{from_env_constructors, require_name, require_secret};
+use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
 use crate::exchange::Reply;
-use crate::future::BoxFuture;
 use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, tls_for};
 use crate::origin;
 
@@ -38,6 +36,7 @@ use crate::origin;
 /// let me = client.post("API2/access/getMe").send().await?;
 /// # let _ = me; Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct PyramidWindowsLogin {
     base: Url,
     credentials: WindowsCredentials,
@@ -135,7 +134,7 @@ impl PyramidWindowsLogin {
     /// [`Error::LoginRejected`] when the server refuses the Windows credentials, [`Error::WindowsAuth`]
     /// when it offers no Windows authentication or its challenge is malformed, and the errors of a
     /// password login's answer.
-    pub async fn login(&self) -> Result<Credential> {
+    pub async fn login(&self, _http: &reqwest::Client) -> Result<Credential> {
         let (path, body): (&str, &'static [u8]) = match self.api {
             // The documented C# sample posts the JSON `null`.
             PyramidApi::Api2 => (API2_WINDOWS_LOGIN_PATH, b"null"),
@@ -193,19 +192,7 @@ impl PyramidWindowsLogin {
     }
 }
 
-impl Authenticator for PyramidWindowsLogin {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    fn authenticate<'a>(&'a self, _http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        Box::pin(self.login())
-    }
-}
+authenticator_by_login!(PyramidWindowsLogin);
 
 impl fmt::Debug for PyramidWindowsLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -17,13 +17,11 @@ use url::Url;
 
 use super::context::context_setters;
 use super::{ContextHeaders, ENV_PASSWORD, ENV_TENANT, ENV_URL, ENV_USERNAME};
-use crate::authenticator::Authenticator;
-use crate::backend::{from_env_constructors, require_name, require_secret};
+use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
-use crate::future::BoxFuture;
 use crate::{jwt, origin};
 
 const BACKEND: &str = "uipath";
@@ -233,19 +231,7 @@ fn classify(server: &ServerMessage) -> RejectReason {
     }
 }
 
-impl Authenticator for UiPathBearerLogin {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        Box::pin(self.login(http))
-    }
-}
+authenticator_by_login!(UiPathBearerLogin);
 
 impl fmt::Debug for UiPathBearerLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -33,13 +33,11 @@ use url::{Host, Url};
 
 use super::context::context_setters;
 use super::{ContextHeaders, ENV_URL};
-use crate::authenticator::Authenticator;
-use crate::backend::{from_env_constructors, require_name, require_secret};
+use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
-use crate::future::BoxFuture;
 use crate::origin;
 
 const BACKEND: &str = "uipath-oauth";
@@ -97,6 +95,7 @@ pub struct UiPathClientCredentialsLogin {
     scopes: Vec<String>,
     endpoint: TokenEndpoint,
     headers: ContextHeaders,
+    token_lifetime: Duration,
 }
 
 /// Where tokens are asked for.
@@ -169,6 +168,7 @@ impl UiPathClientCredentialsLogin {
             scopes: Vec::new(),
             endpoint,
             headers: ContextHeaders::default(),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
         })
     }
 
@@ -285,6 +285,13 @@ impl UiPathClientCredentialsLogin {
 
     context_setters!();
 
+    /// How long a token lives when the answer has no `expires_in`. Defaults to 1 hour, what UiPath
+    /// documents for access tokens.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
     /// The API base URL, as completed from the one given (Automation Cloud bases end in `orchestrator_/`).
     pub fn base_url(&self) -> &Url {
         &self.base
@@ -384,7 +391,7 @@ impl UiPathClientCredentialsLogin {
         }
         let lifetime = get_ci(&body, "expires_in")
             .and_then(seconds)
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+            .unwrap_or(self.token_lifetime);
         Ok((SecretString::from(token.to_owned()), lifetime))
     }
 
@@ -602,19 +609,7 @@ fn describe_char(c: char) -> String {
     }
 }
 
-impl Authenticator for UiPathClientCredentialsLogin {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    fn authenticate<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        Box::pin(self.login(http))
-    }
-}
+authenticator_by_login!(UiPathClientCredentialsLogin);
 
 impl fmt::Debug for UiPathClientCredentialsLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,8 +12,7 @@ use url::Url;
 
 use super::context::context_setters;
 use super::{ContextHeaders, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
-use crate::authenticator::Authenticator;
-use crate::backend::{from_env_constructors, require_name, require_secret};
+use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::{AuthenticatedTransport, Credential};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
@@ -48,6 +47,10 @@ const ENV_DOMAIN: &str = "UIPATH_DOMAIN";
 /// let jobs = client.get("odata/Jobs").header("X-UIPATH-OrganizationUnitId", "1").send().await?;
 /// # let _ = jobs; Ok(()) }
 /// ```
+///
+/// Clones share the pool of authenticated connections (a setter called on a clone gives it a pool of
+/// its own).
+#[derive(Clone)]
 pub struct UiPathNtlmLogin {
     base: Url,
     credentials: WindowsCredentials,
@@ -56,7 +59,7 @@ pub struct UiPathNtlmLogin {
     max_connections: usize,
     probe_path: String,
     headers: ContextHeaders,
-    pool: OnceLock<Arc<NtlmPool>>,
+    pool: Arc<OnceLock<Arc<NtlmPool>>>,
 }
 
 impl UiPathNtlmLogin {
@@ -76,7 +79,7 @@ impl UiPathNtlmLogin {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             probe_path: DEFAULT_PROBE_PATH.to_owned(),
             headers: ContextHeaders::default(),
-            pool: OnceLock::new(),
+            pool: Arc::default(),
         })
     }
 
@@ -110,6 +113,7 @@ impl UiPathNtlmLogin {
     /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.credentials = self.credentials.domain(domain);
+        self.pool = Arc::default(); // a clone configured anew gets its own connections
         self
     }
 
@@ -117,18 +121,21 @@ impl UiPathNtlmLogin {
     /// platform's trust store.
     pub fn tls_config(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(tls);
+        self.pool = Arc::default(); // a clone configured anew gets its own connections
         self
     }
 
     /// Uses `scheme` even when the server offers both. Defaults to the server's offer, NTLM first.
     pub fn scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = Some(scheme);
+        self.pool = Arc::default(); // a clone configured anew gets its own connections
         self
     }
 
     /// How many authenticated connections are kept at most. Defaults to 8.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
+        self.pool = Arc::default(); // a clone configured anew gets its own connections
         self
     }
 
@@ -178,7 +185,7 @@ impl UiPathNtlmLogin {
     /// # Errors
     /// [`Error::LoginRejected`] when the server refuses the Windows credentials, [`Error::WindowsAuth`]
     /// when it offers no Windows authentication or its challenge is malformed, or the connection fails.
-    pub async fn login(&self) -> Result<Credential> {
+    pub async fn login(&self, _http: &reqwest::Client) -> Result<Credential> {
         let pool = self.pool()?;
         let transport = NtlmTransport { pool };
         let url = origin::join(&self.base, &self.probe_path)
@@ -192,19 +199,7 @@ impl UiPathNtlmLogin {
     }
 }
 
-impl Authenticator for UiPathNtlmLogin {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    fn authenticate<'a>(&'a self, _http: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
-        Box::pin(self.login())
-    }
-}
+authenticator_by_login!(UiPathNtlmLogin);
 
 impl fmt::Debug for UiPathNtlmLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
