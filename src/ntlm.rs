@@ -54,3 +54,30 @@ pub fn platform_tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, Han
         .map(std::sync::Arc::new)
         .map_err(|e| HandshakeError::Tls(std::io::Error::other(e)))
 }
+
+/// The HTTP/1.1 request that carries `request` over a Windows-authenticated connection, or why it cannot:
+/// a streaming body (the handshake may need to send it again) or a URL that is no request target.
+pub(crate) fn http_request(
+    request: &reqwest::Request,
+) -> Result<http::Request<bytes::Bytes>, &'static str> {
+    let body = match request.body() {
+        None => bytes::Bytes::new(),
+        Some(body) => match body.as_bytes() {
+            Some(bytes) => bytes::Bytes::copy_from_slice(bytes),
+            None => {
+                return Err(
+                    "a streaming body cannot be sent over a Windows-authenticated connection",
+                );
+            }
+        },
+    };
+    let mut outgoing = http::Request::new(body);
+    *outgoing.method_mut() = request.method().clone();
+    *outgoing.uri_mut() = request
+        .url()
+        .as_str()
+        .parse()
+        .map_err(|_| "the URL cannot be sent as an HTTP/1.1 request target")?;
+    *outgoing.headers_mut() = request.headers().clone();
+    Ok(outgoing)
+}

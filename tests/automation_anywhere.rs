@@ -36,8 +36,7 @@ async fn control_room() -> AutomationAnywhereEmulator {
 }
 
 fn password(cr: &AutomationAnywhereEmulator, user: &str) -> AutomationAnywhereLogin {
-    AutomationAnywhereLogin::new(cr.url().as_str(), user, SecretString::from(PASSWORD))
-        .unwrap()
+    AutomationAnywhereLogin::new(cr.url().as_str(), user, SecretString::from(PASSWORD)).unwrap()
 }
 
 fn api_key(cr: &AutomationAnywhereEmulator) -> AutomationAnywhereLogin {
@@ -228,12 +227,9 @@ async fn wrong_mfa_code_is_mfa_invalid() {
 #[tokio::test]
 async fn user_disabled_after_three_failures_is_told_apart() {
     let cr = control_room().await;
-    let wrong = AutomationAnywhereLogin::new(
-        cr.url().as_str(),
-        "jdoe",
-        SecretString::from("wrong"),
-    )
-    .unwrap();
+    let wrong =
+        AutomationAnywhereLogin::new(cr.url().as_str(), "jdoe", SecretString::from("wrong"))
+            .unwrap();
     for _ in 0..3 {
         let error = wrong.login(&http()).await.unwrap_err();
         assert_eq!(error.reject_reason(), Some(RejectReason::BadCredentials));
@@ -260,12 +256,9 @@ async fn locked_user_is_told_apart() {
         .start()
         .await
         .unwrap();
-    let wrong = AutomationAnywhereLogin::new(
-        cr.url().as_str(),
-        "jdoe",
-        SecretString::from("wrong"),
-    )
-    .unwrap();
+    let wrong =
+        AutomationAnywhereLogin::new(cr.url().as_str(), "jdoe", SecretString::from("wrong"))
+            .unwrap();
     for _ in 0..2 {
         wrong.login(&http()).await.unwrap_err();
     }
@@ -434,8 +427,7 @@ async fn every_error_names_the_endpoint_and_carries_no_secret() {
     let url = cr.url();
     let base = url.as_str();
     let wrong_password =
-        AutomationAnywhereLogin::new(base, "jdoe", SecretString::from("Wr0ng-Pa55"))
-            .unwrap();
+        AutomationAnywhereLogin::new(base, "jdoe", SecretString::from("Wr0ng-Pa55")).unwrap();
     let wrong_key = AutomationAnywhereLogin::with_api_key(
         base,
         "bot",
@@ -445,8 +437,7 @@ async fn every_error_names_the_endpoint_and_carries_no_secret() {
     let wrong_code = password(&cr, "secure")
         .mfa_code(SecretString::from("97531"))
         .unwrap();
-    let unknown =
-        AutomationAnywhereLogin::new(base, "gone", SecretString::from(PASSWORD)).unwrap();
+    let unknown = AutomationAnywhereLogin::new(base, "gone", SecretString::from(PASSWORD)).unwrap();
     assert!(cr.disable_user("off"));
     let disabled = password(&cr, "off");
     let v1 = password(&cr, "jdoe").api_version(ApiVersion::V1);

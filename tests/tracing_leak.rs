@@ -194,8 +194,7 @@ async fn no_secret_reaches_a_trace_event() {
         .unwrap();
     let cr = control_room.url().to_string();
     let password = AuthClient::new(
-        AutomationAnywhereLogin::new(&cr, "creator", SecretString::from(AA_PASSWORD))
-            .unwrap(),
+        AutomationAnywhereLogin::new(&cr, "creator", SecretString::from(AA_PASSWORD)).unwrap(),
     )
     .unwrap();
     secrets.push(
@@ -236,11 +235,10 @@ async fn no_secret_reaches_a_trace_event() {
             .expose_secret()
             .to_owned(),
     );
-    let mfa =
-        AutomationAnywhereLogin::new(&cr, "auditor", SecretString::from(AA_PASSWORD))
-            .unwrap()
-            .mfa_code(SecretString::from(MFA.to_string()))
-            .unwrap();
+    let mfa = AutomationAnywhereLogin::new(&cr, "auditor", SecretString::from(AA_PASSWORD))
+        .unwrap()
+        .mfa_code(SecretString::from(MFA.to_string()))
+        .unwrap();
     let mfa = AuthClient::new(mfa).unwrap();
     secrets.push(
         mfa.credential()

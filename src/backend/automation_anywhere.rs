@@ -721,12 +721,11 @@ mod tests {
 
     #[test]
     fn body_has_mfa_code_as_number_and_escapes_domain_backslash() {
-        let login =
-            AutomationAnywhereLogin::new(BASE, r"corp\jdoe", SecretString::from("pw"))
-                .unwrap()
-                .mfa_code(SecretString::from("012345"))
-                .unwrap()
-                .multiple_login(true);
+        let login = AutomationAnywhereLogin::new(BASE, r"corp\jdoe", SecretString::from("pw"))
+            .unwrap()
+            .mfa_code(SecretString::from("012345"))
+            .unwrap()
+            .multiple_login(true);
         let body = login.login_body();
         assert_eq!(body["mfaCode"], serde_json::json!(12345));
         assert_eq!(body["multipleLogin"], Value::Bool(true));
@@ -747,9 +746,7 @@ mod tests {
 
     #[test]
     fn constructors_and_mfa_code_validate_eagerly() {
-        assert!(
-            AutomationAnywhereLogin::new(BASE, " ", SecretString::from("p")).is_err()
-        );
+        assert!(AutomationAnywhereLogin::new(BASE, " ", SecretString::from("p")).is_err());
         assert!(AutomationAnywhereLogin::new(BASE, "u", SecretString::from("")).is_err());
         assert!(AutomationAnywhereLogin::with_api_key(BASE, "u", SecretString::from(" ")).is_err());
         assert!(

@@ -154,24 +154,20 @@ impl PyramidWindowsLogin {
         if let Some(scheme) = self.scheme {
             connection = connection.force_scheme(scheme);
         }
-        let mut request = http::Request::new(Bytes::from_static(body));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = url.as_str().parse().map_err(|_| {
-            Error::config(
-                BACKEND,
-                "the login URL cannot be sent as an HTTP/1.1 request target",
-            )
-        })?;
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
         if !body.is_empty() {
             // API3 takes no body, and an empty body labelled JSON is malformed to a strict reader.
             request
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *request.body_mut() = Some(Bytes::from_static(body).into());
         }
         request.headers_mut().insert(
             ACCEPT,
             HeaderValue::from_static("text/plain, application/json"),
         );
+        let request =
+            crate::ntlm::http_request(&request).map_err(|cause| Error::config(BACKEND, cause))?;
         let response = connection
             .send(request, &self.credentials)
             .await

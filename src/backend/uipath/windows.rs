@@ -5,7 +5,6 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
 use reqwest::ResponseBuilderExt;
 use secrecy::SecretString;
 use url::Url;
@@ -221,27 +220,11 @@ struct NtlmTransport {
 impl NtlmTransport {
     async fn send_raw(&self, request: reqwest::Request) -> Result<reqwest::Response> {
         let endpoint = Endpoint::new(request.method().clone(), request.url());
-        let body = match request.body() {
-            None => Bytes::new(),
-            Some(body) => match body.as_bytes() {
-                Some(bytes) => Bytes::copy_from_slice(bytes),
-                None => {
-                    return Err(Error::Request {
-                        backend: BACKEND,
-                        endpoint,
-                        cause: "a streaming body cannot be sent over a Windows-authenticated connection".into(),
-                    });
-                }
-            },
-        };
-        let mut outgoing = http::Request::new(body);
-        *outgoing.method_mut() = request.method().clone();
-        *outgoing.uri_mut() = request.url().as_str().parse().map_err(|_| Error::Request {
+        let outgoing = crate::ntlm::http_request(&request).map_err(|cause| Error::Request {
             backend: BACKEND,
             endpoint: endpoint.clone(),
-            cause: "the URL cannot be sent as an HTTP/1.1 request target".into(),
+            cause: cause.into(),
         })?;
-        *outgoing.headers_mut() = request.headers().clone();
         let send = self.pool.send(outgoing);
         let response = match request.timeout() {
             Some(timeout) => tokio::time::timeout(*timeout, send)
