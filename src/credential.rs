@@ -198,7 +198,8 @@ impl Credential {
     }
 }
 
-fn sensitive_header(text: &str) -> Result<HeaderValue, String> {
+/// A header value made from a secret, marked sensitive (kept out of logs and HTTP/2 tables).
+pub(crate) fn sensitive_header(text: &str) -> Result<HeaderValue, String> {
     let mut value = HeaderValue::from_str(text)
         .map_err(|_| "the credential contains characters not allowed in a header".to_owned())?;
     value.set_sensitive(true);

@@ -10,35 +10,44 @@ use crate::error::{Error, Result};
 /// fragment, and a trailing `/` so relative API paths join under it (Automation Suite bases carry
 /// `/{org}/{tenant}/`).
 pub(crate) fn parse_base_url(backend: &'static str, text: &str) -> Result<Url> {
-    let mut url = Url::parse(text.trim())
-        .map_err(|e| Error::config(backend, format!("the server URL is not a valid URL ({e})")))?;
+    let mut url = parse_url(backend, "server URL", text)?;
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// Parses a URL the user configured for a server (`what` names it in errors, e.g. "token URL"):
+/// `http` or `https` with a host, no userinfo (credentials are passed separately), no query or fragment.
+pub(crate) fn parse_url(backend: &'static str, what: &str, text: &str) -> Result<Url> {
+    let url = Url::parse(text.trim())
+        .map_err(|e| Error::config(backend, format!("the {what} is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::config(
             backend,
             format!(
-                "the server URL must start with https:// (got {}://)",
+                "the {what} must start with https:// (got {}://)",
                 url.scheme()
             ),
         ));
     }
     if url.host().is_none() {
-        return Err(Error::config(backend, "the server URL has no host"));
+        return Err(Error::config(backend, format!("the {what} has no host")));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::config(
             backend,
-            "the server URL must not carry a user name or password; pass credentials separately",
+            format!(
+                "the {what} must not carry a user name or password; pass credentials separately"
+            ),
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::config(
             backend,
-            "the server URL must not have a query string or fragment",
+            format!("the {what} must not have a query string or fragment"),
         ));
-    }
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
     }
     Ok(url)
 }

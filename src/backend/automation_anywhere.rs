@@ -25,7 +25,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
-use crate::credential::{Credential, Placement};
+use crate::credential::{Credential, Placement, sensitive_header};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
@@ -586,14 +586,11 @@ impl AutomationAnywhereLogin {
 
 /// The token as a sensitive header value.
 fn token_header(credential: &Credential, endpoint: &Endpoint) -> Result<HeaderValue> {
-    let mut value =
-        HeaderValue::from_str(credential.secret().expose_secret()).map_err(|_| Error::Request {
-            backend: BACKEND,
-            endpoint: endpoint.clone(),
-            cause: "the token contains characters not allowed in a header".into(),
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
+    sensitive_header(credential.secret().expose_secret()).map_err(|cause| Error::Request {
+        backend: BACKEND,
+        endpoint: endpoint.clone(),
+        cause,
+    })
 }
 
 /// The `token` of a login or refresh answer (`accessToken` tolerated: the v2 body is not documented).

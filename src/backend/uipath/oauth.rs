@@ -248,27 +248,7 @@ impl UiPathClientCredentialsLogin {
     /// [`Error::Config`] for a malformed URL, or plain `http://` to a remote host that is not the API
     /// server itself (which would send the client secret unencrypted).
     pub fn token_url(mut self, url: &str) -> Result<Self> {
-        let url = Url::parse(url.trim()).map_err(|e| {
-            Error::config(BACKEND, format!("the token URL is not a valid URL ({e})"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(Error::config(
-                BACKEND,
-                "the token URL must be an https:// URL with a host",
-            ));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(Error::config(
-                BACKEND,
-                "the token URL must not carry a user name or password",
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(Error::config(
-                BACKEND,
-                "the token URL must not have a query string or fragment",
-            ));
-        }
+        let url = origin::parse_url(BACKEND, "token URL", url)?;
         // Same origin as the API: the client's own http:// rule (loopback or opt-in) covers it.
         if url.scheme() == "http"
             && !origin::is_loopback(&url)
