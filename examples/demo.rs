@@ -22,6 +22,17 @@ struct Row {
 }
 
 impl Row {
+    /// A row that says how to try something this machine is not set up for (never a failure).
+    fn note(backend: &'static str, method: &'static str, how: String) -> Self {
+        Self {
+            backend,
+            method,
+            login: Duration::ZERO,
+            placement: "-".to_owned(),
+            call: how,
+        }
+    }
+
     /// A row for something that failed before a login could be tried (counted as a failure).
     fn failed(backend: &'static str, error: impl std::fmt::Display) -> Self {
         Self {
@@ -266,6 +277,55 @@ async fn pyramid_rows() -> std::io::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Kerberos single sign-on: a login as the current user into an emulator that checks tickets with the
+/// service keytab of `KRB5_KTNAME` (principal `HTTP/localhost`), when this demo is built with the `kerberos`
+/// feature and the machine has a ticket; otherwise a row saying how to try it. Never a failure.
+#[cfg(feature = "kerberos")]
+async fn kerberos_row() -> Row {
+    const BACKEND: &str = "Kerberos SSO";
+    const METHOD: &str = "current user (Negotiate)";
+    let orchestrator = match UiPathEmulator::builder().kerberos().start().await {
+        Ok(orchestrator) => orchestrator,
+        Err(error) => {
+            return Row::note(
+                BACKEND,
+                METHOD,
+                format!("not tried: {error}, with a key of HTTP/localhost, then kinit"),
+            );
+        }
+    };
+    let login = UiPathNtlmLogin::current_user(orchestrator.url().as_str())
+        .map(|login| login.spn("HTTP/localhost"));
+    match login.and_then(AuthClient::new) {
+        Ok(client) => {
+            let row = exercise(
+                BACKEND,
+                METHOD,
+                client,
+                (reqwest::Method::GET, "odata/Robots", None),
+            )
+            .await;
+            if row.call.ends_with("→ 200") {
+                row
+            } else {
+                Row::note(BACKEND, METHOD, format!("not tried: {}", row.call))
+            }
+        }
+        Err(error) => Row::note(BACKEND, METHOD, format!("not tried: {error}")),
+    }
+}
+
+#[cfg(not(feature = "kerberos"))]
+async fn kerberos_row() -> Row {
+    Row::note(
+        "Kerberos SSO",
+        "current user (Negotiate)",
+        "not built in: kinit, set KRB5_KTNAME to a keytab of HTTP/localhost, and run \
+         cargo run --features kerberos --example demo"
+            .to_owned(),
+    )
+}
+
 fn print_table(rows: &[Row]) {
     let headers = ["backend", "method", "login", "placement", "call"];
     let cells: Vec<[String; 5]> = rows
@@ -322,9 +382,10 @@ async fn main() -> std::process::ExitCode {
         Ok(more) => rows.extend(more),
         Err(error) => rows.push(Row::failed("Pyramid emulator", error)),
     }
-    print_table(&rows);
     // Nine logins: three UiPath, three Automation Anywhere, three Pyramid; each call must answer 200.
     let all_ok = rows.len() == 9 && rows.iter().all(|row| row.call.ends_with("→ 200"));
+    rows.push(kerberos_row().await);
+    print_table(&rows);
     if all_ok {
         std::process::ExitCode::SUCCESS
     } else {

@@ -28,9 +28,13 @@ options:
   --backend <uipath|uipath-ntlm|uipath-oauth|aa|pyramid|pyramid-windows>
   --url <BASE_URL>   --user <NAME>   --tenant <NAME>   --domain <NAME>   --folder-id <ID>
   --client-id <ID>   --scope <SCOPES>   --allow-http
+  --spn <SERVICE/HOST or SERVICE@HOST>   Kerberos service name (default HTTP@<host of the URL>)
 
 secrets only from the environment:
   RPA_AUTH_PASSWORD, RPA_AUTH_API_KEY, RPA_AUTH_MFA_CODE, RPA_AUTH_CLIENT_SECRET
+
+uipath-ntlm and pyramid-windows with no password set log in as the current user from the Kerberos
+ticket cache (kinit, KRB5CCNAME); --user is then not needed (built with --features kerberos)
 
 when the matching flag (or RPA_AUTH_ secret) is absent, the backends read
   uipath, uipath-oauth, uipath-ntlm: UIPATH_URL, UIPATH_USERNAME, UIPATH_PASSWORD, UIPATH_DOMAIN,
@@ -62,6 +66,7 @@ struct Options {
     user: Option<String>,
     tenant: Option<String>,
     domain: Option<String>,
+    spn: Option<String>,
     folder_id: Option<i64>,
     client_id: Option<String>,
     scope: Option<String>,
@@ -97,6 +102,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<(Options, Command), S
             "--user" => options.user = Some(value("--user")?),
             "--tenant" => options.tenant = Some(value("--tenant")?),
             "--domain" => options.domain = Some(value("--domain")?),
+            "--spn" => options.spn = Some(value("--spn")?),
             "--folder-id" => {
                 let text = value("--folder-id")?;
                 let id = text.parse().map_err(|_| {
@@ -213,6 +219,31 @@ fn need_user_and_password(
     )
 }
 
+/// The usage errors of the Windows logins: with the `kerberos` feature and no password set, only the URL
+/// is needed (the current user's ticket); otherwise as for any password login.
+fn need_windows_login(
+    options: &Options,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> Result<(), Stop> {
+    if cfg!(feature = "kerberos") && need(options, &[password], "").is_err() {
+        return need(
+            options,
+            &[url],
+            &format!("--url (or {url}) is required for this backend"),
+        );
+    }
+    need_user_and_password(options, url, user, password).map_err(|stop| match stop {
+        Stop::Usage(message) if !cfg!(feature = "kerberos") && message.contains("PASSWORD") => {
+            Stop::Usage(format!(
+                "{message}; to log in as the current user with a Kerberos ticket, build with --features kerberos"
+            ))
+        }
+        other => other,
+    })
+}
+
 /// The authenticated client for the chosen backend.
 fn build_client(options: &Options) -> Result<AuthClient, Stop> {
     let backend = options.backend.as_deref().unwrap_or("uipath");
@@ -223,8 +254,12 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             AuthClient::builder(UiPathBearerLogin::from_env_with(setting)?)
         }
         "uipath-ntlm" => {
-            need_user_and_password(options, "UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD")?;
-            AuthClient::builder(UiPathNtlmLogin::from_env_with(setting)?)
+            need_windows_login(options, "UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD")?;
+            let mut login = UiPathNtlmLogin::from_env_with(setting)?;
+            if let Some(spn) = &options.spn {
+                login = login.spn(spn);
+            }
+            AuthClient::builder(login)
         }
         "pyramid" => {
             need_user_and_password(
@@ -236,13 +271,17 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
             AuthClient::builder(PyramidPasswordLogin::from_env_with(setting)?)
         }
         "pyramid-windows" => {
-            need_user_and_password(
+            need_windows_login(
                 options,
                 "PYRAMID_URL",
                 "PYRAMID_USERNAME",
                 "PYRAMID_PASSWORD",
             )?;
-            AuthClient::builder(PyramidWindowsLogin::from_env_with(setting)?)
+            let mut login = PyramidWindowsLogin::from_env_with(setting)?;
+            if let Some(spn) = &options.spn {
+                login = login.spn(spn);
+            }
+            AuthClient::builder(login)
         }
         "aa" => {
             // `--domain corp --user jdoe` is the directory user `corp\jdoe`. The API key wins when both

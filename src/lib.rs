@@ -31,7 +31,9 @@ pub use error::{
     Endpoint, Error, RejectReason, Result, ServerMessage, TransportKind, WindowsCause,
 };
 pub use future::BoxFuture;
-pub use ntlm::{HandshakeError, Scheme, WindowsCredentials};
+#[cfg(feature = "kerberos")]
+pub use ntlm::KerberosError;
+pub use ntlm::{HandshakeError, Scheme, WindowsCredentials, WindowsIdentity};
 
 /// Re-exported so callers can build secrets without naming `secrecy` in their own `Cargo.toml`.
 pub use secrecy::{ExposeSecret, SecretString};

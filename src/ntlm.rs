@@ -10,12 +10,19 @@
 //! mechListMIC, channel bindings over https). Every challenge is validated here before `sspi` sees
 //! it, so a malformed server message is a [`HandshakeError::MalformedChallenge`], never a panic.
 //! (The server side, for the crate's emulators, is in `emulator::windows`.)
+//!
+//! With the `kerberos` feature, Negotiate carries Kerberos first (the system GSS-API, SPNEGO): as the
+//! current user from the ticket cache, or `user@REALM` with a password, NTLM being the fallback; see
+//! [`WindowsIdentity`] and [`NtlmConnection::send_as`].
 
 mod channel_binding;
 mod connection;
 mod context;
 mod credentials;
 mod error;
+mod identity;
+#[cfg(feature = "kerberos")]
+mod kerberos;
 pub(crate) mod message;
 mod pool;
 mod scheme;
@@ -24,6 +31,9 @@ pub(crate) mod spnego;
 pub use connection::{DEFAULT_RESPONSE_TIMEOUT, NtlmConnection};
 pub use credentials::WindowsCredentials;
 pub use error::{HandshakeError, MalformedToken, ProtocolError};
+pub use identity::WindowsIdentity;
+#[cfg(feature = "kerberos")]
+pub use kerberos::KerberosError;
 pub use pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, NtlmPool};
 pub use scheme::Scheme;
 

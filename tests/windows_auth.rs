@@ -395,7 +395,13 @@ fn windows_logins_from_env_read_user_and_domain() {
 
 #[test]
 fn windows_logins_from_env_name_the_missing_variable() {
+    // With the `kerberos` feature no password means the current user (see below), so only the others are
+    // missing then.
+    let kerberos = cfg!(feature = "kerberos");
     for name in ["UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD"] {
+        if kerberos && name == "UIPATH_PASSWORD" {
+            continue;
+        }
         let error = UiPathNtlmLogin::from_env_with(vars(&with(NTLM_ENV, name, None))).unwrap_err();
         assert_eq!(error.backend(), "uipath-ntlm");
         let message = config_message(error, WINDOWS_SECRETS);
@@ -405,6 +411,9 @@ fn windows_logins_from_env_name_the_missing_variable() {
         );
     }
     for name in ["PYRAMID_URL", "PYRAMID_USERNAME", "PYRAMID_PASSWORD"] {
+        if kerberos && name == "PYRAMID_PASSWORD" {
+            continue;
+        }
         let error =
             PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, None)))
                 .unwrap_err();
@@ -413,6 +422,29 @@ fn windows_logins_from_env_name_the_missing_variable() {
         assert!(
             message.contains(name) && message.contains("not set"),
             "{message}"
+        );
+    }
+    if kerberos {
+        // No password: the current user, and no user name needed.
+        let pairs = with(
+            &with(NTLM_ENV, "UIPATH_PASSWORD", None),
+            "UIPATH_USERNAME",
+            None,
+        );
+        let login = UiPathNtlmLogin::from_env_with(vars(&pairs)).unwrap();
+        assert!(
+            format!("{login:?}").contains("credentials: None"),
+            "{login:?}"
+        );
+        let pairs = with(
+            &with(PYRAMID_WINDOWS_ENV, "PYRAMID_PASSWORD", None),
+            "PYRAMID_USERNAME",
+            None,
+        );
+        let login = PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap();
+        assert!(
+            format!("{login:?}").contains("credentials: None"),
+            "{login:?}"
         );
     }
     // The domain is optional.
@@ -431,6 +463,10 @@ fn windows_logins_from_env_name_the_malformed_variable() {
         ("UIPATH_USERNAME", "@corp.example"),
         ("UIPATH_PASSWORD", ""),
     ] {
+        // With the `kerberos` feature a blank password, like an unset one, means the current user.
+        if cfg!(feature = "kerberos") && name == "UIPATH_PASSWORD" {
+            continue;
+        }
         let error =
             UiPathNtlmLogin::from_env_with(vars(&with(NTLM_ENV, name, Some(value)))).unwrap_err();
         let message = config_message(error, WINDOWS_SECRETS);
@@ -442,6 +478,9 @@ fn windows_logins_from_env_name_the_malformed_variable() {
         ("PYRAMID_PASSWORD", ""),
         ("PYRAMID_API", "API4"),
     ] {
+        if cfg!(feature = "kerberos") && name == "PYRAMID_PASSWORD" {
+            continue;
+        }
         let error =
             PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, Some(value))))
                 .unwrap_err();

@@ -69,7 +69,12 @@ fn read_common(env: &Env<'_>, windows: bool) -> Result<(String, String, SecretSt
         env.required(ENV_USERNAME)?
     };
     let password = env.secret(ENV_PASSWORD)?;
-    let api = match env.optional(ENV_API)? {
+    Ok((url, username, password, read_api(env)?))
+}
+
+/// `PYRAMID_API`, defaulting to API2.
+fn read_api(env: &Env<'_>) -> Result<PyramidApi> {
+    Ok(match env.optional(ENV_API)? {
         None => PyramidApi::default(),
         Some(text) => match text.to_ascii_uppercase().as_str() {
             "2" | "API2" => PyramidApi::Api2,
@@ -80,8 +85,7 @@ fn read_common(env: &Env<'_>, windows: bool) -> Result<(String, String, SecretSt
                 );
             }
         },
-    };
-    Ok((url, username, password, api))
+    })
 }
 
 /// Which generation of Pyramid's REST API to log in with.

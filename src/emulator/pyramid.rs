@@ -86,6 +86,7 @@ pub struct PyramidEmulatorBuilder {
     settings: Settings,
     users: Vec<(String, String)>,
     windows_users: UserDirectory,
+    kerberos: bool,
 }
 
 impl PyramidEmulatorBuilder {
@@ -101,6 +102,15 @@ impl PyramidEmulatorBuilder {
         self.windows_users =
             self.windows_users
                 .user(domain, username, SecretString::from(password.to_owned()));
+        self
+    }
+
+    /// Accepts Kerberos inside Negotiate as well as NTLM at `authenticateUserWindows`, and turns Windows
+    /// single sign-on on: tickets are checked with the process's default service keytab (`KRB5_KTNAME`),
+    /// for any principal of the realm. Off by default.
+    #[cfg(feature = "kerberos")]
+    pub fn kerberos(mut self) -> Self {
+        self.kerberos = true;
         self
     }
 
@@ -127,8 +137,13 @@ impl PyramidEmulatorBuilder {
     /// # Errors
     /// When no loopback port can be bound.
     pub async fn start(self) -> io::Result<PyramidEmulator> {
-        let windows = (!self.windows_users.is_empty())
+        let windows = (!self.windows_users.is_empty() || self.kerberos)
             .then(|| WindowsGate::new(self.windows_users, WindowsAuthMode::PersistConnection));
+        #[cfg(feature = "kerberos")]
+        let windows = match windows {
+            Some(gate) if self.kerberos => Some(gate.with_kerberos()?),
+            other => other,
+        };
         let pyramid = Arc::new(Pyramid {
             settings: self.settings,
             windows,
@@ -162,6 +177,7 @@ impl PyramidEmulator {
             },
             users: Vec::new(),
             windows_users: UserDirectory::new(),
+            kerberos: false,
         }
     }
 
@@ -237,6 +253,7 @@ impl fmt::Debug for PyramidEmulatorBuilder {
             .field("settings", &self.settings)
             .field("users", &users)
             .field("windows_users", &self.windows_users)
+            .field("kerberos", &self.kerberos)
             .finish()
     }
 }

@@ -164,6 +164,7 @@ pub struct UiPathEmulatorBuilder {
     windows_users: UserDirectory,
     windows_mode: Option<WindowsAuthMode>,
     clients: Vec<OAuthClient>,
+    kerberos: bool,
 }
 
 impl UiPathEmulatorBuilder {
@@ -181,6 +182,15 @@ impl UiPathEmulatorBuilder {
         self.windows_users =
             self.windows_users
                 .user(domain, username, SecretString::from(password.to_owned()));
+        self
+    }
+
+    /// Accepts Kerberos inside Negotiate as well as NTLM, as IIS in a domain does, and turns Windows
+    /// authentication on: tickets are checked with the process's default service keytab (`KRB5_KTNAME`),
+    /// for any principal of the realm. Off by default.
+    #[cfg(feature = "kerberos")]
+    pub fn kerberos(mut self) -> Self {
+        self.kerberos = true;
         self
     }
 
@@ -281,13 +291,18 @@ impl UiPathEmulatorBuilder {
                 locked_until: None,
             })
             .collect();
-        let windows = (!self.windows_users.is_empty()).then(|| {
+        let windows = (!self.windows_users.is_empty() || self.kerberos).then(|| {
             WindowsGate::new(
                 self.windows_users,
                 self.windows_mode
                     .unwrap_or(WindowsAuthMode::PersistConnection),
             )
         });
+        #[cfg(feature = "kerberos")]
+        let windows = match windows {
+            Some(gate) if self.kerberos => Some(gate.with_kerberos()?),
+            other => other,
+        };
         let orchestrator = Arc::new(Orchestrator {
             settings: self.settings,
             windows,
@@ -329,6 +344,7 @@ impl UiPathEmulator {
             },
             users: Vec::new(),
             windows_users: UserDirectory::new(),
+            kerberos: false,
             windows_mode: None,
             clients: Vec::new(),
         }
@@ -456,6 +472,7 @@ impl fmt::Debug for UiPathEmulatorBuilder {
             .field("windows_users", &self.windows_users)
             .field("windows_mode", &self.windows_mode)
             .field("clients", &self.clients)
+            .field("kerberos", &self.kerberos)
             .finish()
     }
 }

@@ -2,6 +2,8 @@
 //! server-side NTLMv2 verifier behind it.
 
 mod acceptor;
+#[cfg(feature = "kerberos")]
+mod kerberos;
 mod spnego;
 
 use std::collections::HashMap;
@@ -35,11 +37,16 @@ pub(crate) struct WindowsGate {
     connections: Mutex<HashMap<u64, ConnectionAuth>>,
     handshakes: AtomicU64,
     rejections: AtomicU64,
+    /// Accept Kerberos inside Negotiate too, with the process's default keytab.
+    #[cfg(feature = "kerberos")]
+    kerberos: bool,
 }
 
 struct ConnectionAuth {
     acceptor: NtlmAcceptor,
     user: Option<String>,
+    #[cfg(feature = "kerberos")]
+    kerberos: kerberos::KerberosAcceptor,
 }
 
 /// What the gate decided about a request.
@@ -62,7 +69,20 @@ impl WindowsGate {
             connections: Mutex::new(HashMap::new()),
             handshakes: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
+            #[cfg(feature = "kerberos")]
+            kerberos: false,
         }
+    }
+
+    /// Accepts Kerberos inside Negotiate as well, with the default acceptor credential (`KRB5_KTNAME`).
+    ///
+    /// # Errors
+    /// When there is no usable service key, saying how to give one.
+    #[cfg(feature = "kerberos")]
+    pub(crate) fn with_kerberos(mut self) -> std::io::Result<Self> {
+        kerberos::acceptor_available().map_err(std::io::Error::other)?;
+        self.kerberos = true;
+        Ok(self)
     }
 
     /// Handshakes that succeeded.
@@ -86,6 +106,8 @@ impl WindowsGate {
             .or_insert_with(|| ConnectionAuth {
                 acceptor: NtlmAcceptor::new(self.users.clone()),
                 user: None,
+                #[cfg(feature = "kerberos")]
+                kerberos: kerberos::KerberosAcceptor::default(),
             });
         let Some(authorization) = authorization else {
             return match (&state.user, self.mode) {
@@ -96,6 +118,39 @@ impl WindowsGate {
                 _ => GateOutcome::Answer(windows_offers()),
             };
         };
+        #[cfg(feature = "kerberos")]
+        if self.kerberos
+            && let Some(token) =
+                kerberos::negotiate_token(authorization).filter(|t| kerberos::is_kerberos(t))
+        {
+            return match state.kerberos.step(&token) {
+                kerberos::KerberosStep::Accepted {
+                    principal,
+                    final_header,
+                } => {
+                    self.handshakes.fetch_add(1, Ordering::Relaxed);
+                    if self.mode == WindowsAuthMode::PersistConnection {
+                        state.user = Some(principal.clone());
+                    }
+                    GateOutcome::Pass {
+                        user: principal,
+                        final_header,
+                    }
+                }
+                kerberos::KerberosStep::Continue(challenge) => {
+                    let mut response = EmuResponse::new(StatusCode::UNAUTHORIZED, Bytes::new());
+                    if let Ok(value) = HeaderValue::from_str(&challenge) {
+                        response.headers.insert(WWW_AUTHENTICATE, value);
+                    }
+                    GateOutcome::Answer(response)
+                }
+                kerberos::KerberosStep::Rejected(reason) => {
+                    tracing::debug!(reason = %reason, "emulator refused a Kerberos ticket");
+                    self.rejections.fetch_add(1, Ordering::Relaxed);
+                    GateOutcome::Answer(windows_offers())
+                }
+            };
+        }
         match state.acceptor.step(authorization) {
             AcceptStep::Challenge(challenge) => {
                 let mut response = EmuResponse::new(StatusCode::UNAUTHORIZED, Bytes::new());

@@ -21,7 +21,10 @@ use super::context::{ChallengeError, ClientContext};
 use super::error::{Malformed, Protocol};
 use super::scheme::challenge_data;
 use super::spnego::NegTokenResp;
-use super::{HandshakeError, Scheme, WindowsCredentials, channel_binding};
+use super::{HandshakeError, Scheme, WindowsCredentials, WindowsIdentity, channel_binding};
+
+#[cfg(feature = "kerberos")]
+mod kerberos;
 
 /// How long [`NtlmConnection::send`] waits for each response (headers and body) by default.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -249,6 +252,22 @@ impl NtlmConnection {
         req: Request<Bytes>,
         creds: &WindowsCredentials,
     ) -> Result<Response<Bytes>, HandshakeError> {
+        self.send_as(req, &WindowsIdentity::from(creds.clone()))
+            .await
+    }
+
+    /// [`send`](Self::send) as `identity`: with the `kerberos` feature, Kerberos inside Negotiate first
+    /// (the ticket cache, or a password for `user@REALM`), NTLM with the password when Kerberos cannot get
+    /// a ticket for the server or the server offers only NTLM; never back and forth.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); with the `kerberos` feature also [`HandshakeError::Kerberos`] when
+    /// Kerberos fails and NTLM cannot be used instead.
+    pub async fn send_as(
+        &mut self,
+        req: Request<Bytes>,
+        identity: &WindowsIdentity,
+    ) -> Result<Response<Bytes>, HandshakeError> {
         let (parts, body) = req.into_parts();
         let first = self.round_trip(&parts, &body, None).await?;
         if first.status() != StatusCode::UNAUTHORIZED {
@@ -268,6 +287,16 @@ impl NtlmConnection {
             tracing::debug!(host = %self.host, "server closed the connection after its first 401; reconnecting");
             self.reopen().await?;
         }
+        #[cfg(feature = "kerberos")]
+        if let Some(answer) = self
+            .try_kerberos(first.headers(), &parts, &body, identity)
+            .await?
+        {
+            return Ok(answer);
+        }
+        let Some(creds) = identity.credentials() else {
+            return Err(Protocol::NoPassword.into());
+        };
         self.handshake(scheme, &parts, &body, creds).await
     }
 

@@ -52,6 +52,12 @@ impl WindowsCredentials {
         if self.is_upn() { "" } else { &self.domain }
     }
 
+    /// The password.
+    #[cfg_attr(not(feature = "kerberos"), allow(dead_code))]
+    pub(crate) fn password(&self) -> &SecretString {
+        &self.password
+    }
+
     fn is_upn(&self) -> bool {
         self.user.contains('@')
     }

@@ -48,6 +48,10 @@ pub enum HandshakeError {
     /// Connecting, or waiting for a response, took longer than allowed.
     #[error("timed out waiting for the server")]
     Timeout,
+    /// Kerberos (inside Negotiate) could not log in, and NTLM could not be used instead.
+    #[cfg(feature = "kerberos")]
+    #[error("{0}")]
+    Kerberos(super::KerberosError),
     /// Anything else that breaks the protocol: a bad URL, the server closing the connection between
     /// legs, an unexpected status, a token the client could not produce.
     #[error("{0}")]
@@ -160,6 +164,11 @@ pub(crate) enum Protocol {
     Context(sspi::Error),
     #[error("the connection pool is closed")]
     PoolClosed,
+    #[error("ntlm needs a password, and this login has none")]
+    NoPassword,
+    #[cfg(feature = "kerberos")]
+    #[error("the kerberos exchange did not finish within {0} legs")]
+    KerberosLegs(usize),
 }
 
 impl Error {
@@ -180,6 +189,22 @@ impl Error {
                     "scheme",
                     Some(scheme.as_str().to_owned()),
                     Some("the server refused the Windows credentials".to_owned()),
+                )),
+            ),
+            // The server (or, for `user@REALM`, the KDC) refused who we are: a refusal, like a wrong password.
+            #[cfg(feature = "kerberos")]
+            HandshakeError::Kerberos(
+                ref refusal @ (super::KerberosError::Refused { .. }
+                | super::KerberosError::PasswordRefused { .. }),
+            ) => Self::login_rejected(
+                backend,
+                endpoint,
+                reqwest::StatusCode::UNAUTHORIZED,
+                RejectReason::BadCredentials,
+                Some(ServerMessage::new(
+                    "scheme",
+                    Some(Scheme::Negotiate.as_str().to_owned()),
+                    Some(refusal.to_string()),
                 )),
             ),
             other => Self::WindowsAuth {

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use super::error::Protocol;
-use super::{HandshakeError, NtlmConnection, Scheme, WindowsCredentials};
+use super::{HandshakeError, NtlmConnection, Scheme, WindowsCredentials, WindowsIdentity};
 
 /// How many authenticated connections a pool keeps to one server at most: 8. Requests beyond that wait
 /// for a connection to come free rather than opening (and authenticating) more.
@@ -28,7 +28,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct NtlmPool {
     url: Url,
-    credentials: WindowsCredentials,
+    identity: WindowsIdentity,
     tls: Option<Arc<rustls::ClientConfig>>,
     scheme: Option<Scheme>,
     connect_timeout: Duration,
@@ -47,9 +47,25 @@ impl NtlmPool {
         tls: Option<Arc<rustls::ClientConfig>>,
         max_connections: usize,
     ) -> Self {
+        Self::with_identity(
+            url,
+            WindowsIdentity::from(credentials),
+            tls,
+            max_connections,
+        )
+    }
+
+    /// A pool for the server of `url`, logging in as `identity` (explicit credentials, or with the
+    /// `kerberos` feature the current user), with at most `max_connections`.
+    pub fn with_identity(
+        url: Url,
+        identity: WindowsIdentity,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        max_connections: usize,
+    ) -> Self {
         Self {
             url,
-            credentials,
+            identity,
             tls,
             scheme: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -108,7 +124,7 @@ impl NtlmPool {
         request: Request<Bytes>,
     ) -> Result<Response<Bytes>, HandshakeError> {
         let before = connection.handshakes();
-        let result = connection.send(request, &self.credentials).await;
+        let result = connection.send_as(request, &self.identity).await;
         self.handshakes.fetch_add(
             u64::from(connection.handshakes() - before),
             Ordering::Relaxed,

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod env_vars;
+pub mod kdc;
 pub mod ntlm_server;
 pub mod pyspnego;
 pub mod tls;

@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 pub const PASSWORD: &str = "Py-Spnego-Pass1";
 
 /// `PYTHONPATH` holding pyspnego, installed on first use.
-fn pyspnego_dir() -> &'static Path {
+pub fn pyspnego_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyspnego");
@@ -46,7 +46,7 @@ fn pyspnego_dir() -> &'static Path {
 
 /// The acceptors' user file, written once per test process: rewriting one shared file for every acceptor
 /// truncated it under acceptors of concurrent tests, which then found no user mid-handshake.
-fn user_file() -> &'static Path {
+pub fn user_file() -> &'static Path {
     static USERS: OnceLock<PathBuf> = OnceLock::new();
     USERS.get_or_init(|| {
         let users = Path::new(env!("CARGO_TARGET_TMPDIR"))

@@ -14,12 +14,14 @@ use super::{
     API2_WINDOWS_LOGIN_PATH, API3_WINDOWS_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN,
     ENV_URL, PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
 };
+#[cfg(feature = "kerberos")]
+use super::{ENV_PASSWORD, read_api};
 use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
 use crate::exchange::Reply;
-use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, tls_for};
+use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, WindowsIdentity, tls_for};
 use crate::origin;
 
 /// Logs into Pyramid Analytics as a Windows user: `authenticateUserWindows` behind the NTLM / Negotiate
@@ -39,7 +41,7 @@ use crate::origin;
 #[derive(Clone)]
 pub struct PyramidWindowsLogin {
     base: Url,
-    credentials: WindowsCredentials,
+    identity: WindowsIdentity,
     tls: Option<Arc<rustls::ClientConfig>>,
     scheme: Option<Scheme>,
     api: PyramidApi,
@@ -56,9 +58,28 @@ impl PyramidWindowsLogin {
     pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
         require_name(BACKEND, "user name", user)?;
         require_secret(BACKEND, "password", &password)?;
+        Self::with_identity(
+            base_url,
+            WindowsIdentity::from(WindowsCredentials::new(user, password)),
+        )
+    }
+
+    /// A Windows login to the Pyramid server at `base_url` as the logged-on user: the Kerberos ticket of
+    /// the default credential cache (`kinit`, `KRB5CCNAME`), through Negotiate, with no password, as .NET's
+    /// `UseDefaultCredentials` does on Windows. The service is `HTTP@<host of the URL>` unless
+    /// [`spn`](Self::spn) names another.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL.
+    #[cfg(feature = "kerberos")]
+    pub fn current_user(base_url: &str) -> Result<Self> {
+        Self::with_identity(base_url, WindowsIdentity::current_user())
+    }
+
+    fn with_identity(base_url: &str, identity: WindowsIdentity) -> Result<Self> {
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
-            credentials: WindowsCredentials::new(user, password),
+            identity,
             tls: None,
             scheme: None,
             api: PyramidApi::default(),
@@ -69,7 +90,15 @@ impl PyramidWindowsLogin {
 
     /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.credentials = self.credentials.domain(domain);
+        let domain = domain.into();
+        self.identity = self.identity.map_credentials(|c| c.domain(domain));
+        self
+    }
+
+    /// The server's Kerberos service name, `SERVICE/host` or `SERVICE@host`. Defaults to
+    /// `HTTP@<host of the URL>`.
+    pub fn spn(mut self, spn: impl Into<String>) -> Self {
+        self.identity = self.identity.spn(spn);
         self
     }
 
@@ -77,7 +106,9 @@ impl PyramidWindowsLogin {
         /// A login configured from the process environment: `PYRAMID_URL`, `PYRAMID_USERNAME`
         /// (`DOMAIN\user`, `user@domain` or a plain name) and `PYRAMID_PASSWORD` (required),
         /// `PYRAMID_DOMAIN` (the Windows domain, replacing one given in the user name) and `PYRAMID_API`
-        /// (`2` or `3`, also `API2`/`API3`). Blank optional variables count as unset.
+        /// (`2` or `3`, also `API2`/`API3`). Blank optional variables count as unset. With the
+        /// `kerberos` feature, an unset `PYRAMID_PASSWORD` means the logged-on user
+        /// ([`current_user`](Self::current_user)) and `PYRAMID_USERNAME` is not read.
         ///
         /// ```no_run
         /// # fn run() -> rpa_auth::Result<()> {
@@ -89,6 +120,13 @@ impl PyramidWindowsLogin {
     }
 
     fn read_env(env: &Env<'_>) -> Result<Self> {
+        #[cfg(feature = "kerberos")]
+        if env.optional_secret(ENV_PASSWORD)?.is_none() {
+            let url = env.required(ENV_URL)?;
+            let api = read_api(env)?;
+            let login = Self::current_user(&url).map_err(|e| env.blame(ENV_URL, e))?;
+            return Ok(login.api(api));
+        }
         let (url, username, password, api) = read_common(env, true)?;
         let mut login = Self::new(&url, &username, password).map_err(|e| env.blame(ENV_URL, e))?;
         if let Some(domain) = env.optional(ENV_DOMAIN)? {
@@ -169,7 +207,7 @@ impl PyramidWindowsLogin {
         let request =
             crate::ntlm::http_request(&request).map_err(|cause| Error::config(BACKEND, cause))?;
         let response = connection
-            .send(request, &self.credentials)
+            .send_as(request, &self.identity)
             .await
             .map_err(failed)?;
         let (parts, body) = response.into_parts();
@@ -194,7 +232,7 @@ impl fmt::Debug for PyramidWindowsLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PyramidWindowsLogin")
             .field("base_url", &self.base.as_str())
-            .field("credentials", &self.credentials)
+            .field("identity", &self.identity)
             .field("api", &self.api)
             .field("placement", &self.placement)
             .finish_non_exhaustive()

@@ -16,7 +16,9 @@ use crate::credential::{AuthenticatedTransport, Credential};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
 use crate::future::BoxFuture;
-use crate::ntlm::{DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, tls_for};
+use crate::ntlm::{
+    DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, WindowsIdentity, tls_for,
+};
 use crate::origin;
 
 const BACKEND: &str = "uipath-ntlm";
@@ -52,7 +54,7 @@ const ENV_DOMAIN: &str = "UIPATH_DOMAIN";
 #[derive(Clone)]
 pub struct UiPathNtlmLogin {
     base: Url,
-    credentials: WindowsCredentials,
+    identity: WindowsIdentity,
     tls: Option<Arc<rustls::ClientConfig>>,
     scheme: Option<Scheme>,
     max_connections: usize,
@@ -70,9 +72,27 @@ impl UiPathNtlmLogin {
     pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
         require_name(BACKEND, "user name", user)?;
         require_secret(BACKEND, "password", &password)?;
+        Self::with_identity(
+            base_url,
+            WindowsIdentity::from(WindowsCredentials::new(user, password)),
+        )
+    }
+
+    /// A login to the Orchestrator at `base_url` as the logged-on user: the Kerberos ticket of the default
+    /// credential cache (`kinit`, `KRB5CCNAME`), through Negotiate, with no password. The service is
+    /// `HTTP@<host of the URL>` unless [`spn`](Self::spn) names another.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL.
+    #[cfg(feature = "kerberos")]
+    pub fn current_user(base_url: &str) -> Result<Self> {
+        Self::with_identity(base_url, WindowsIdentity::current_user())
+    }
+
+    fn with_identity(base_url: &str, identity: WindowsIdentity) -> Result<Self> {
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
-            credentials: WindowsCredentials::new(user, password),
+            identity,
             tls: None,
             scheme: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -86,7 +106,9 @@ impl UiPathNtlmLogin {
         /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_USERNAME` (`DOMAIN\user`,
         /// `user@domain` or a plain name) and `UIPATH_PASSWORD` (required), `UIPATH_DOMAIN` (the Windows
         /// domain, replacing one given in the user name), `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`),
-        /// `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank optional variables count as unset.
+        /// `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank optional variables count as unset. With the
+        /// `kerberos` feature, an unset `UIPATH_PASSWORD` means the logged-on user
+        /// ([`current_user`](Self::current_user)) and `UIPATH_USERNAME` is not read.
         ///
         /// ```no_run
         /// # fn run() -> rpa_auth::Result<()> {
@@ -97,6 +119,12 @@ impl UiPathNtlmLogin {
 
     fn read_env(env: &Env<'_>) -> Result<Self> {
         let url = env.required(ENV_URL)?;
+        #[cfg(feature = "kerberos")]
+        if env.optional_secret(ENV_PASSWORD)?.is_none() {
+            let mut login = Self::current_user(&url).map_err(|e| env.blame(ENV_URL, e))?;
+            login.headers.read_env(env, true)?;
+            return Ok(login);
+        }
         let user = env.windows_user(ENV_USERNAME)?;
         let password = env.secret(ENV_PASSWORD)?;
         let mut login = Self::new(&url, &user, password).map_err(|e| env.blame(ENV_URL, e))?;
@@ -111,7 +139,17 @@ impl UiPathNtlmLogin {
 
     /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.credentials = self.credentials.domain(domain);
+        let domain = domain.into();
+        self.identity = self.identity.map_credentials(|c| c.domain(domain));
+        self.pool = Arc::default(); // a clone configured anew gets its own connections
+        self
+    }
+
+    /// The server's Kerberos service name, `SERVICE/host` or `SERVICE@host`. Defaults to
+    /// `HTTP@<host of the URL>`; needed when the URL names the server by an alias or address that is not
+    /// its registered service principal.
+    pub fn spn(mut self, spn: impl Into<String>) -> Self {
+        self.identity = self.identity.spn(spn);
         self.pool = Arc::default(); // a clone configured anew gets its own connections
         self
     }
@@ -167,9 +205,9 @@ impl UiPathNtlmLogin {
                 format!("cannot set up TLS for Windows authentication ({e})"),
             )
         })?;
-        let mut pool = NtlmPool::new(
+        let mut pool = NtlmPool::with_identity(
             self.base.clone(),
-            self.credentials.clone(),
+            self.identity.clone(),
             tls,
             self.max_connections,
         );
@@ -204,7 +242,7 @@ impl fmt::Debug for UiPathNtlmLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UiPathNtlmLogin")
             .field("base_url", &self.base.as_str())
-            .field("credentials", &self.credentials)
+            .field("identity", &self.identity)
             .field("scheme", &self.scheme)
             .field("max_connections", &self.max_connections)
             .finish_non_exhaustive()
