@@ -689,3 +689,32 @@ async fn an_unreachable_kdc_is_a_clear_error_or_ntlm_with_a_password() {
     let (body, _) = get("localhost", port, &identity).await.expect("ntlm");
     assert_eq!(body["mechanism"], "ntlm", "{body}");
 }
+
+#[tokio::test]
+async fn a_server_that_rechallenges_every_request_gets_a_fresh_ticket_each_time() {
+    use rpa_auth::emulator::WindowsAuthMode;
+
+    let _lock = env_lock().lock().await;
+    let kdc = Kdc::start();
+    let ccache = kdc.kinit_alice("rechallenge", "10h");
+    kdc.use_in_this_process(Some(&ccache));
+
+    let orchestrator = UiPathEmulator::builder()
+        .kerberos()
+        .windows_auth_mode(WindowsAuthMode::RechallengeEveryRequest)
+        .start()
+        .await
+        .unwrap();
+    let login = UiPathNtlmLogin::current_user(orchestrator.url().as_str())
+        .unwrap()
+        .spn("HTTP/localhost");
+    let client = AuthClient::new(login).unwrap();
+    for _ in 0..3 {
+        let response = client.get("odata/Robots").send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // The probe and three calls, each answered 401 on the authenticated connection and authenticated
+    // again, once, with a new context: the acceptor's replay cache would refuse a reused authenticator.
+    assert_eq!(orchestrator.handshakes(), 4);
+    assert_eq!(orchestrator.windows_rejections(), 0);
+}

@@ -12,11 +12,14 @@ use http::header::WWW_AUTHENTICATE;
 /// SPNEGO, adding a mechListMIC exchange and a final token on the 200 that proxies may drop,
 /// without making the login any stronger. Negotiate is used when it is the only one offered (IIS with
 /// the NTLM provider removed), or when forced with [`NtlmConnection::force_scheme`](super::NtlmConnection::force_scheme).
+/// (With the `kerberos` feature, Kerberos goes first inside Negotiate when it applies, before this choice
+/// of a scheme for NTLM: see [`NtlmConnection::send_as`](super::NtlmConnection::send_as).)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
     /// `Authorization: NTLM <NTLMSSP message>` (MS-NTHT).
     Ntlm,
-    /// `Authorization: Negotiate <SPNEGO token with NTLM inside>` (RFC 4559), never Kerberos.
+    /// `Authorization: Negotiate <SPNEGO token>` (RFC 4559): NTLM inside, or with the `kerberos` feature
+    /// Kerberos.
     Negotiate,
 }
 
