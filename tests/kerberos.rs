@@ -718,3 +718,58 @@ async fn a_server_that_rechallenges_every_request_gets_a_fresh_ticket_each_time(
     assert_eq!(orchestrator.handshakes(), 4);
     assert_eq!(orchestrator.windows_rejections(), 0);
 }
+
+#[tokio::test]
+async fn over_https_the_ticket_is_bound_to_the_tls_channel() {
+    use support::tls::TestPki;
+
+    let _lock = env_lock().lock().await;
+    let kdc = Kdc::start();
+    let ccache = kdc.kinit_alice("https", "10h");
+    kdc.use_in_this_process(Some(&ccache));
+    let pki = TestPki::new();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kerberos-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    std::fs::write(&cert, &pki.server_pem).unwrap();
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+
+    for (mismatch, expect_ok) in [("0", true), ("1", false)] {
+        let (_acceptor, port) = kdc
+            .start_acceptor_with(
+                "both",
+                &[
+                    ("TLS_CERT", cert.as_os_str()),
+                    ("TLS_KEY", key.as_os_str()),
+                    ("CB_MISMATCH", std::ffi::OsStr::new(mismatch)),
+                ],
+            )
+            .await;
+        let login = UiPathNtlmLogin::current_user(&format!("https://localhost:{port}/"))
+            .unwrap()
+            .tls_config(pki.client_config());
+        let result = AuthClient::new(login)
+            .unwrap()
+            .get("odata/Jobs")
+            .send()
+            .await;
+        if expect_ok {
+            let response = result.unwrap();
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(body["mechanism"], "kerberos", "{body}");
+        } else {
+            // The acceptor expects other bindings than the ones the client computed: refused, so the
+            // client really sends them.
+            let error = result.unwrap_err();
+            assert!(error.is_login_rejected(), "{error}");
+            assert!(
+                error.to_string().contains("refused the Kerberos ticket"),
+                "{error}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,22 +9,27 @@ Prints the port it listens on (127.0.0.1) as the first line of stdout, then serv
 Every path answers 401 offering "Negotiate" and "NTLM" (OFFER=negotiate: "Negotiate" only; OFFER=ntlm:
 "NTLM" only) until the connection is authenticated, then 200 with
 {"user": ..., "mechanism": "kerberos" | "ntlm", "scheme": ...}; the connection stays authenticated.
-Kerberos answers carry the acceptor's final token (mutual authentication). Pyramid's Windows login paths
+Kerberos answers carry the acceptor's final token (mutual authentication). With TLS_CERT and TLS_KEY it
+serves https and checks Kerberos channel bindings (tls-server-end-point, SHA-256 of its certificate);
+CB_MISMATCH=1 makes it expect a wrong binding, so a test can show the bindings are really checked. Pyramid's Windows login paths
 (.../authenticateUserWindows) answer with a token naming the user instead. GET /_stats answers (without
 authentication) how many handshakes of each mechanism succeeded, how many were refused, and how many
 connections were opened.
 """
 
 import base64
+import hashlib
 import http.server
 import json
 import os
+import ssl
 import sys
 import threading
 
 import gssapi
 import spnego
 
+CHANNEL_BINDINGS = None  # Kerberos channel bindings over https (tls-server-end-point, RFC 5929)
 STATS = {"kerberos": 0, "ntlm": 0, "refused": 0, "connections": 0}
 STATS_LOCK = threading.Lock()
 OFFER = os.environ.get("OFFER", "both")
@@ -98,7 +103,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             if scheme.lower() == "negotiate" and not is_ntlm(token) and (self.ctx is None or self.kind != "kerberos"):
                 # A new Kerberos exchange: the default acceptor credential, from KRB5_KTNAME.
-                self.ctx = gssapi.SecurityContext(usage="accept")
+                self.ctx = gssapi.SecurityContext(usage="accept", channel_bindings=CHANNEL_BINDINGS)
                 self.kind = "kerberos"
             elif self.ctx is None or self.kind == "kerberos" or self.ctx.complete:
                 protocol = "ntlm" if scheme.lower() == "ntlm" else "negotiate"
@@ -147,7 +152,19 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main():
+    global CHANNEL_BINDINGS
     server = Server(("127.0.0.1", 0), Handler)
+    cert, key = os.environ.get("TLS_CERT"), os.environ.get("TLS_KEY")
+    if cert and key:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.set_alpn_protocols(["http/1.1"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        with open(cert) as f:
+            digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).digest()
+        if os.environ.get("CB_MISMATCH") == "1":
+            digest = bytes(32)
+        CHANNEL_BINDINGS = gssapi.raw.ChannelBindings(application_data=b"tls-server-end-point:" + digest)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

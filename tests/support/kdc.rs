@@ -194,6 +194,16 @@ impl Kdc {
     /// Starts `tests/negotiate_acceptor.py` for this realm (service keytab `HTTP/localhost`), with `offer`
     /// (`both`, `negotiate` or `ntlm`); returns the child (killed on drop) and its port.
     pub async fn start_acceptor(&self, offer: &str) -> (tokio::process::Child, u16) {
+        self.start_acceptor_with(offer, &[]).await
+    }
+
+    /// [`start_acceptor`](Self::start_acceptor) with extra environment (`TLS_CERT`, `TLS_KEY`,
+    /// `CB_MISMATCH`).
+    pub async fn start_acceptor_with(
+        &self,
+        offer: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> (tokio::process::Child, u16) {
         let python = Path::new("/usr/bin/python3");
         assert!(
             python.is_file(),
@@ -221,6 +231,7 @@ impl Kdc {
             )
             .env("KRB5CCNAME", self.ccache("acceptor"))
             .env("OFFER", offer)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
