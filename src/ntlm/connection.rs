@@ -261,7 +261,7 @@ impl NtlmConnection {
     /// a ticket for the server or the server offers only NTLM; never back and forth.
     ///
     /// # Errors
-    /// As [`send`](Self::send); with the `kerberos` feature also [`HandshakeError::Kerberos`] when
+    /// As [`send`](Self::send); with the `kerberos` feature also `HandshakeError::Kerberos` when
     /// Kerberos fails and NTLM cannot be used instead.
     pub async fn send_as(
         &mut self,

@@ -9,7 +9,7 @@ use super::WindowsCredentials;
 ///   feature, Kerberos first when the default credential cache holds a ticket for that same user, or when
 ///   the user is `user@REALM` with a realm configured in `krb5.conf` (the password then gets the ticket),
 ///   NTLM with the password otherwise or when Kerberos cannot get a service ticket.
-/// * [`WindowsIdentity::current_user`] (feature `kerberos`): the ticket of the default credential cache
+/// * `WindowsIdentity::current_user` (feature `kerberos`): the ticket of the default credential cache
 ///   (`kinit`, `KRB5CCNAME`), through Negotiate; no password, so no NTLM fallback.
 ///
 /// `Debug` never shows a password.

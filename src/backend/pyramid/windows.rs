@@ -108,7 +108,7 @@ impl PyramidWindowsLogin {
         /// `PYRAMID_DOMAIN` (the Windows domain, replacing one given in the user name) and `PYRAMID_API`
         /// (`2` or `3`, also `API2`/`API3`). Blank optional variables count as unset. With the
         /// `kerberos` feature, an unset `PYRAMID_PASSWORD` means the logged-on user
-        /// ([`current_user`](Self::current_user)) and `PYRAMID_USERNAME` is not read.
+        /// (`current_user`) and `PYRAMID_USERNAME` is not read.
         ///
         /// ```no_run
         /// # fn run() -> rpa_auth::Result<()> {

@@ -108,7 +108,7 @@ impl UiPathNtlmLogin {
         /// domain, replacing one given in the user name), `UIPATH_TENANT` (sent as `X-UIPATH-TenantName`),
         /// `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`. Blank optional variables count as unset. With the
         /// `kerberos` feature, an unset `UIPATH_PASSWORD` means the logged-on user
-        /// ([`current_user`](Self::current_user)) and `UIPATH_USERNAME` is not read.
+        /// (`current_user`) and `UIPATH_USERNAME` is not read.
         ///
         /// ```no_run
         /// # fn run() -> rpa_auth::Result<()> {
