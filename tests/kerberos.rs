@@ -773,3 +773,25 @@ async fn over_https_the_ticket_is_bound_to_the_tls_channel() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_server_offering_only_ntlm_gets_ntlm_when_there_is_a_password() {
+    let _lock = env_lock().lock().await;
+    let kdc = Kdc::start();
+    let ccache = kdc.kinit_alice("ntlm-only-password", "10h");
+    kdc.use_in_this_process(Some(&ccache));
+    let (_acceptor, port) = kdc.start_acceptor("ntlm").await;
+
+    let identity = WindowsIdentity::from(WindowsCredentials::new(
+        r"CORP\alice",
+        SecretString::from(support::pyspnego::PASSWORD),
+    ));
+    let (body, _) = get("localhost", port, &identity).await.expect("ntlm");
+    assert_eq!(body["mechanism"], "ntlm", "{body}");
+    assert_eq!(body["scheme"], "NTLM", "{body}");
+    let stats = stats(port).await;
+    assert_eq!(
+        stats["refused"], 0,
+        "nothing was tried before NTLM: {stats}"
+    );
+}
