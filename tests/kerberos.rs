@@ -795,3 +795,26 @@ async fn a_server_offering_only_ntlm_gets_ntlm_when_there_is_a_password() {
         "nothing was tried before NTLM: {stats}"
     );
 }
+
+#[tokio::test]
+async fn a_final_token_that_does_not_verify_fails_the_login() {
+    let _lock = env_lock().lock().await;
+    let kdc = Kdc::start();
+    let ccache = kdc.kinit_alice("forged-final", "10h");
+    kdc.use_in_this_process(Some(&ccache));
+    let (_acceptor, port) = kdc
+        .start_acceptor_with("both", &[("FORGE_FINAL", std::ffi::OsStr::new("1"))])
+        .await;
+
+    let error = get("localhost", port, &WindowsIdentity::current_user())
+        .await
+        .expect_err("mutual authentication must fail");
+    assert!(
+        matches!(
+            error,
+            HandshakeError::Kerberos(KerberosError::MutualAuthFailed { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("did not verify"), "{error}");
+}

@@ -11,7 +11,8 @@ Every path answers 401 offering "Negotiate" and "NTLM" (OFFER=negotiate: "Negoti
 {"user": ..., "mechanism": "kerberos" | "ntlm", "scheme": ...}; the connection stays authenticated.
 Kerberos answers carry the acceptor's final token (mutual authentication). With TLS_CERT and TLS_KEY it
 serves https and checks Kerberos channel bindings (tls-server-end-point, SHA-256 of its certificate);
-CB_MISMATCH=1 makes it expect a wrong binding, so a test can show the bindings are really checked. Pyramid's Windows login paths
+CB_MISMATCH=1 makes it expect a wrong binding, so a test can show the bindings are really checked.
+FORGE_FINAL=1 spoils the final Kerberos token, so a test can show mutual authentication is checked. Pyramid's Windows login paths
 (.../authenticateUserWindows) answer with a token naming the user instead. GET /_stats answers (without
 authentication) how many handshakes of each mechanism succeeded, how many were refused, and how many
 connections were opened.
@@ -127,6 +128,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(401, b"", headers)
         if self.kind == "kerberos":
             self.user = str(self.ctx.initiator_name)
+            if os.environ.get("FORGE_FINAL") == "1" and headers:
+                # A final token the client cannot verify, as from a server without the service key.
+                forged = bytearray(out)
+                forged[-8:] = bytes(8)
+                headers = [("WWW-Authenticate", f"{scheme} {base64.b64encode(bytes(forged)).decode()}")]
         else:
             self.user = self.ctx.client_principal
         self.mechanism = self.kind
