@@ -524,6 +524,20 @@ async fn cli_without_a_ticket_or_password_says_to_run_kinit() {
             && stderr.ends_with("no Kerberos ticket: run kinit or set KRB5CCNAME\n"),
         "{stderr}"
     );
+
+    // Without a password the URL is all that is needed, and still a usage error when missing.
+    let output = cli(
+        &kdc,
+        &kdc.ccache("none"),
+        &["--backend", "uipath-ntlm", "token"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: --url (or UIPATH_URL) is required"),
+        "{stderr}"
+    );
 }
 
 // The emulators' own gates, accepting Kerberos with the service keytab (KRB5_KTNAME).
