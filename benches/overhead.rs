@@ -22,7 +22,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let emulator = UiPathEmulator::builder()
-        .user("Default", "admin", "bench")
+        .user("admin", "bench")
         .start()
         .await
         .expect("emulator");

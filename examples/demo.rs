@@ -81,7 +81,7 @@ async fn exercise(
 
 async fn uipath_rows() -> std::io::Result<Vec<Row>> {
     let orchestrator = UiPathEmulator::builder()
-        .user("Default", "admin", "demo-password")
+        .user("admin", "demo-password")
         .windows_user("CORP", "robot", "demo-password")
         .client(
             "demo-app",

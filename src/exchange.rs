@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 
+pub(crate) use crate::json::get_ci;
+
 /// The largest login answer read, in bytes. Real ones are a few kilobytes.
 pub(crate) const MAX_LOGIN_BODY: usize = 1024 * 1024;
 
@@ -278,20 +280,6 @@ pub(crate) fn as_text(value: &serde_json::Value) -> Option<String> {
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// Looks a key up in a JSON object ignoring ASCII case (servers differ: `result` / `Result`).
-pub(crate) fn get_ci<'v>(
-    object: &'v serde_json::Value,
-    key: &str,
-) -> Option<&'v serde_json::Value> {
-    let object = object.as_object()?;
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 #[cfg(test)]

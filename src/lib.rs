@@ -16,6 +16,7 @@ mod backend;
 mod env;
 mod exchange;
 mod future;
+mod json;
 mod jwt;
 mod origin;
 

@@ -67,7 +67,7 @@ fn text(bytes: &[u8]) -> String {
 
 async fn orchestrator() -> UiPathEmulator {
     UiPathEmulator::builder()
-        .user("Default", "admin", PASSWORD)
+        .user("admin", PASSWORD)
         .start()
         .await
         .unwrap()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rpa_auth::{
     AuthClient, Endpoint, Error, RejectReason, SecretString, ServerMessage, UiPathBearerLogin,
 };
-use support::token_server::TokenServer;
+use support::token_server::{self, TokenServer};
 use support::{Counting, bearer};
 
 const BASE: &str = "http://127.0.0.1:9/";
@@ -416,7 +416,7 @@ fn debug_of_emulator_builders_hides_passwords_keys_and_codes() {
         format!(
             "{:?}",
             UiPathEmulator::builder()
-                .user("Default", "admin", "emu-pass-1")
+                .user("admin", "emu-pass-1")
                 .windows_user("CORP", "robot", "emu-pass-2")
                 .client("app", "emu-secret-3", &["OR.Jobs"])
         ),
@@ -475,22 +475,10 @@ async fn fifty_requests_answered_401_for_the_same_token_cause_one_new_login() {
 
 #[tokio::test]
 async fn a_login_answered_with_a_redirect_is_refused_and_nothing_reaches_the_target() {
-    // A tiny server answers every request with a 307 to `target`.
+    // A server answers every request with a 307 to `target`.
     let target = TokenServer::start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let location = format!("{}steal", target.url());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buffer = vec![0u8; 4096];
-            let _ = stream.read(&mut buffer).await;
-            let answer = format!(
-                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            let _ = stream.write_all(answer.as_bytes()).await;
-        }
-    });
+    let redirecting = token_server::redirecting_to(&format!("{}steal", target.url())).await;
+    let addr = redirecting.addr();
     let login = UiPathBearerLogin::new(
         &format!("http://{addr}/"),
         "admin",

@@ -14,7 +14,7 @@ const PASSWORD: &str = "Middle-Ware-1";
 
 async fn setup() -> (UiPathEmulator, AuthClient, ClientWithMiddleware) {
     let emulator = UiPathEmulator::builder()
-        .user("Default", "admin", PASSWORD)
+        .user("admin", PASSWORD)
         .start()
         .await
         .unwrap();
@@ -89,7 +89,7 @@ async fn expired_token_is_renewed_once_inside_the_chain() {
 #[tokio::test]
 async fn login_errors_come_out_as_middleware_errors_naming_the_endpoint() {
     let emulator = UiPathEmulator::builder()
-        .user("Default", "admin", PASSWORD)
+        .user("admin", PASSWORD)
         .start()
         .await
         .unwrap();

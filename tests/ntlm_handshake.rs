@@ -34,7 +34,8 @@ fn body(resp: &http::Response<Bytes>) -> String {
 
 #[tokio::test]
 async fn right_password_authenticates_the_connection_with_each_scheme() {
-    let addr = server::start(Mode::Persist).await;
+    let running = server::start(Mode::Persist).await;
+    let addr = running.addr();
     for (forced, expected) in [
         (None, "NTLM"),
         (Some(Scheme::Ntlm), "NTLM"),
@@ -70,7 +71,8 @@ async fn right_password_authenticates_the_connection_with_each_scheme() {
 
 #[tokio::test]
 async fn user_name_forms_all_authenticate() {
-    let addr = server::start(Mode::Persist).await;
+    let running = server::start(Mode::Persist).await;
+    let addr = running.addr();
     for creds in [
         WindowsCredentials::new("alice", SecretString::from(PASSWORD)).domain("CORP"),
         WindowsCredentials::new("alice", SecretString::from(PASSWORD)),
@@ -89,7 +91,8 @@ async fn user_name_forms_all_authenticate() {
 
 #[tokio::test]
 async fn wrong_password_and_unknown_user_are_rejected() {
-    let addr = server::start(Mode::Persist).await;
+    let running = server::start(Mode::Persist).await;
+    let addr = running.addr();
     for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
         for creds in [
             alice("wrong"),
@@ -115,7 +118,8 @@ async fn wrong_password_and_unknown_user_are_rejected() {
 
 #[tokio::test]
 async fn post_body_is_repeated_on_every_leg() {
-    let addr = server::start(Mode::Persist).await;
+    let running = server::start(Mode::Persist).await;
+    let addr = running.addr();
     let mut conn = connect(addr).await.force_scheme(Scheme::Negotiate);
     let req = http::Request::post("/API2/auth/authenticateUserWindows")
         .header("content-type", "application/json")
@@ -131,7 +135,8 @@ async fn post_body_is_repeated_on_every_leg() {
 
 #[tokio::test]
 async fn twenty_concurrent_handshakes_each_on_its_own_connection() {
-    let addr = server::start(Mode::Persist).await;
+    let running = server::start(Mode::Persist).await;
+    let addr = running.addr();
     for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
         let started = Instant::now();
         let tasks: Vec<_> = (0..20)
@@ -159,7 +164,8 @@ async fn twenty_concurrent_handshakes_each_on_its_own_connection() {
 
 #[tokio::test]
 async fn rechallenging_server_gets_one_handshake_per_request() {
-    let addr = server::start(Mode::RechallengeEveryRequest).await;
+    let running = server::start(Mode::RechallengeEveryRequest).await;
+    let addr = running.addr();
     let mut conn = connect(addr).await;
     for i in 1..=3 {
         let resp = conn.send(get(), &alice(PASSWORD)).await.expect("handshake");
@@ -213,7 +219,8 @@ async fn malformed_challenges_are_typed_errors() {
         ),
     ];
     for (scheme, header) in cases {
-        let addr = server::start(Mode::FixedChallenge(header.clone())).await;
+        let running = server::start(Mode::FixedChallenge(header.clone())).await;
+        let addr = running.addr();
         let mut conn = connect(addr).await.force_scheme(scheme);
         let err = conn.send(get(), &alice(PASSWORD)).await.expect_err(&header);
         assert!(
@@ -230,7 +237,8 @@ async fn malformed_challenges_are_typed_errors() {
 
 #[tokio::test]
 async fn server_closing_between_legs_is_reported() {
-    let addr = server::start(Mode::CloseOnChallenge).await;
+    let running = server::start(Mode::CloseOnChallenge).await;
+    let addr = running.addr();
     let mut conn = connect(addr).await;
     let err = conn
         .send(get(), &alice(PASSWORD))
@@ -245,7 +253,8 @@ async fn server_closing_between_legs_is_reported() {
 
 #[tokio::test]
 async fn non_ntlm_401_lists_what_was_offered() {
-    let addr = server::start(Mode::BasicOnly).await;
+    let running = server::start(Mode::BasicOnly).await;
+    let addr = running.addr();
     let mut conn = connect(addr).await;
     let err = conn
         .send(get(), &alice(PASSWORD))
@@ -260,7 +269,8 @@ async fn non_ntlm_401_lists_what_was_offered() {
 
 #[tokio::test]
 async fn negotiate_falls_back_to_raw_ntlmssp_for_a_server_without_spnego() {
-    let addr = server::start(Mode::RawNegotiateOnly).await;
+    let running = server::start(Mode::RawNegotiateOnly).await;
+    let addr = running.addr();
     let mut conn = connect(addr).await;
     let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(PASSWORD));
     let response = conn
@@ -300,7 +310,8 @@ async fn negotiate_falls_back_to_raw_ntlmssp_for_a_server_without_spnego() {
 
 #[tokio::test]
 async fn server_closing_after_the_anonymous_401_gets_the_handshake_on_a_new_connection() {
-    let addr = server::start(Mode::CloseOnAnonymous).await;
+    let running = server::start(Mode::CloseOnAnonymous).await;
+    let addr = running.addr();
     let mut conn = connect(addr).await;
     let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(PASSWORD));
     let response = conn
@@ -318,7 +329,8 @@ async fn server_closing_after_the_anonymous_401_gets_the_handshake_on_a_new_conn
 
 #[tokio::test]
 async fn pool_replaces_connections_the_server_closed() {
-    let addr = server::start(Mode::CloseAfterSuccess).await;
+    let running = server::start(Mode::CloseAfterSuccess).await;
+    let addr = running.addr();
     let url = url::Url::parse(&format!("http://{addr}/")).expect("url");
     let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(PASSWORD));
     let pool = rpa_auth::ntlm::NtlmPool::new(url, creds, None, 2);

@@ -16,7 +16,7 @@ const PASSWORD: &str = "Tls-Pass-1";
 
 async fn https_orchestrator(pki: &TestPki) -> (UiPathEmulator, String) {
     let emulator = UiPathEmulator::builder()
-        .user("Default", "admin", PASSWORD)
+        .user("admin", PASSWORD)
         .start()
         .await
         .unwrap();

@@ -95,7 +95,7 @@ async fn no_secret_reaches_a_trace_event() {
 
     // UiPath: bearer (with a wrong password and a 401 retry), OAuth, Windows passthrough.
     let orchestrator = UiPathEmulator::builder()
-        .user("Default", "admin", UIPATH_PASSWORD)
+        .user("admin", UIPATH_PASSWORD)
         .windows_user("CORP", "robot", WINDOWS_PASSWORD)
         .client("app", CLIENT_SECRET, &["OR.Jobs"])
         .start()

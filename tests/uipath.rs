@@ -12,7 +12,7 @@ const PASSWORD: &str = "Orch-S3cret!";
 const LOGIN_PATH: &str = "/api/Account/Authenticate";
 
 fn orchestrator() -> UiPathEmulatorBuilder {
-    UiPathEmulator::builder().user("Default", "admin", PASSWORD)
+    UiPathEmulator::builder().user("admin", PASSWORD)
 }
 
 fn login(emulator: &UiPathEmulator, password: &str) -> UiPathBearerLogin {

@@ -554,7 +554,7 @@ const BEARER_ENV: &[(&str, &str)] = &[
 #[tokio::test]
 async fn bearer_login_from_env_logs_in() {
     let emulator = UiPathEmulator::builder()
-        .user("Default", "admin", "hunter2-Pa55")
+        .user("admin", "hunter2-Pa55")
         .require_tenancy_name(true)
         .start()
         .await

@@ -155,7 +155,7 @@ async fn server_that_rechallenges_every_request_gets_a_handshake_per_request() {
 #[tokio::test]
 async fn bearer_login_still_works_beside_windows_auth() {
     let emulator = orchestrator()
-        .user("Default", "admin", "local-pass")
+        .user("admin", "local-pass")
         .start()
         .await
         .unwrap();
@@ -177,7 +177,8 @@ async fn malformed_challenge_is_a_typed_error_naming_endpoint_and_scheme() {
         "NTLM TlRMTVNTUAACAAAA",
         "NTLM AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     ] {
-        let addr = ntlm_server::start(Mode::FixedChallenge(challenge.to_owned())).await;
+        let running = ntlm_server::start(Mode::FixedChallenge(challenge.to_owned())).await;
+        let addr = running.addr();
         let login = UiPathNtlmLogin::new(
             &format!("http://{addr}/"),
             r"CORP\alice",
@@ -202,7 +203,8 @@ async fn malformed_challenge_is_a_typed_error_naming_endpoint_and_scheme() {
 
 #[tokio::test]
 async fn server_without_windows_auth_is_reported_as_such() {
-    let addr = ntlm_server::start(Mode::BasicOnly).await;
+    let running = ntlm_server::start(Mode::BasicOnly).await;
+    let addr = running.addr();
     let login = UiPathNtlmLogin::new(
         &format!("http://{addr}/"),
         r"CORP\alice",

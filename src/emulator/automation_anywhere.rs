@@ -16,8 +16,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -26,9 +27,8 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use url::Url;
 
-use super::{EmuRequest, EmuResponse, Fault, Handler, RecordedRequest, Server, json_response};
+use super::{EmuRequest, EmuResponse, Handler, Server, json_response, lock};
 
 /// What happens to a user after too many failed logins.
 #[non_exhaustive]
@@ -253,7 +253,8 @@ impl AutomationAnywhereEmulatorBuilder {
     }
 }
 
-/// A running Automation Anywhere Control Room emulator; it stops when dropped.
+/// A running Automation Anywhere Control Room emulator; it stops when dropped. It dereferences to its
+/// [`Server`] for the URL, fault injection, the request log and the request counters.
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -291,16 +292,6 @@ impl AutomationAnywhereEmulator {
         }
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:41234/`.
-    pub fn url(&self) -> Url {
-        self.server.url()
-    }
-
-    /// Makes the next `times` answers on `path` (any path when `None`) show `fault`.
-    pub fn inject(&self, fault: Fault, path: Option<&str>, times: u32) {
-        self.server.common().inject(fault, path, times);
-    }
-
     /// Successful logins (either version).
     pub fn logins(&self) -> u64 {
         self.counter(|c| &c.logins)
@@ -336,21 +327,6 @@ impl AutomationAnywhereEmulator {
     /// time makes none.
     pub fn expired_token_calls(&self) -> u64 {
         self.counter(|c| &c.expired_token_calls)
-    }
-
-    /// Requests to routes the emulator does not serve. A test should expect zero.
-    pub fn unexpected_requests(&self) -> u64 {
-        self.server.unexpected_requests()
-    }
-
-    /// All requests received.
-    pub fn requests(&self) -> u64 {
-        self.server.requests()
-    }
-
-    /// The last requests received (up to 1000), oldest first.
-    pub fn recorded(&self) -> Vec<RecordedRequest> {
-        self.server.recorded()
     }
 
     /// Makes refreshes be refused (401) or served again.
@@ -428,15 +404,18 @@ impl fmt::Debug for AutomationAnywhereEmulatorBuilder {
 
 impl fmt::Debug for AutomationAnywhereEmulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AutomationAnywhereEmulator")
-            .field("url", &self.url().as_str())
-            .field("settings", &self.control_room.settings)
-            .finish_non_exhaustive()
+        self.server
+            .debug_as(f, "AutomationAnywhereEmulator", &self.control_room.settings)
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl Deref for AutomationAnywhereEmulator {
+    type Target = Server;
+
+    /// The server's URL, fault injection, request log and counters.
+    fn deref(&self) -> &Server {
+        &self.server
+    }
 }
 
 fn find_user<'u>(users: &'u mut [User], username: &str) -> Option<&'u mut User> {

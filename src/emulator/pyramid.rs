@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -17,16 +18,15 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use url::Url;
 
 use secrecy::SecretString;
 
-use crate::exchange::get_ci;
+use crate::json::get_ci;
 
 use super::windows::UserDirectory;
 use super::{
-    EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
-    WindowsGate, html_response, json_response, with_final_header,
+    EmuRequest, EmuResponse, Handler, Server, WindowsAuthMode, WindowsGate, html_response,
+    json_response, lock,
 };
 
 /// How the emulator sends a token back.
@@ -160,7 +160,8 @@ impl PyramidEmulatorBuilder {
     }
 }
 
-/// A running Pyramid Analytics emulator; it stops when dropped.
+/// A running Pyramid Analytics emulator; it stops when dropped. It dereferences to its [`Server`] for
+/// the URL, fault injection, the request log and the request and handshake counters.
 pub struct PyramidEmulator {
     server: Server,
     pyramid: Arc<Pyramid>,
@@ -181,32 +182,6 @@ impl PyramidEmulator {
         }
     }
 
-    /// Successful Windows-authentication handshakes.
-    pub fn handshakes(&self) -> u64 {
-        self.pyramid
-            .windows
-            .as_ref()
-            .map_or(0, WindowsGate::handshakes)
-    }
-
-    /// Refused Windows-authentication handshakes.
-    pub fn windows_rejections(&self) -> u64 {
-        self.pyramid
-            .windows
-            .as_ref()
-            .map_or(0, WindowsGate::rejections)
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:41234/`.
-    pub fn url(&self) -> Url {
-        self.server.url()
-    }
-
-    /// Makes the next `times` answers on `path` (any path when `None`) show `fault`.
-    pub fn inject(&self, fault: Fault, path: Option<&str>, times: u32) {
-        self.server.common().inject(fault, path, times);
-    }
-
     /// Successful logins.
     pub fn logins(&self) -> u64 {
         self.pyramid.counters.logins.load(Ordering::Relaxed)
@@ -225,16 +200,6 @@ impl PyramidEmulator {
     /// Calls refused with the 401 page.
     pub fn rejected_calls(&self) -> u64 {
         self.pyramid.counters.rejected_calls.load(Ordering::Relaxed)
-    }
-
-    /// Requests to routes the emulator does not serve. A test should expect zero.
-    pub fn unexpected_requests(&self) -> u64 {
-        self.server.unexpected_requests()
-    }
-
-    /// The last requests received (up to 1000), oldest first.
-    pub fn recorded(&self) -> Vec<RecordedRequest> {
-        self.server.recorded()
     }
 
     /// Expires every issued token now.
@@ -260,15 +225,18 @@ impl fmt::Debug for PyramidEmulatorBuilder {
 
 impl fmt::Debug for PyramidEmulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PyramidEmulator")
-            .field("url", &self.url().as_str())
-            .field("settings", &self.pyramid.settings)
-            .finish_non_exhaustive()
+        self.server
+            .debug_as(f, "PyramidEmulator", &self.pyramid.settings)
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl Deref for PyramidEmulator {
+    type Target = Server;
+
+    /// The server's URL, fault injection, request log and counters.
+    fn deref(&self) -> &Server {
+        &self.server
+    }
 }
 
 /// Parses a body as JSON, accepting the single-quoted pseudo-JSON some clients send.
@@ -285,6 +253,10 @@ fn field<'v>(object: &'v Value, name: &str) -> Option<&'v str> {
 }
 
 impl Handler for Pyramid {
+    fn windows(&self) -> Option<&WindowsGate> {
+        self.windows.as_ref()
+    }
+
     fn handle(&self, request: &EmuRequest) -> Option<EmuResponse> {
         if request.method != Method::POST {
             // Pyramid answers any unauthenticated GET with its 401 page.
@@ -304,12 +276,7 @@ impl Handler for Pyramid {
             "/api2/auth/authenticateuserwindows"
             | "/api3/authentication/authenticateuserwindows" => match &self.windows {
                 None => html_response(StatusCode::UNAUTHORIZED, UNAUTHORIZED_PAGE),
-                Some(gate) => match gate.check(request) {
-                    GateOutcome::Pass { user, final_header } => {
-                        with_final_header(self.issue(&user), final_header)
-                    }
-                    GateOutcome::Answer(answer) => answer,
-                },
+                Some(gate) => gate.guard(request, |user| self.issue(user)),
             },
             path if path.starts_with("/api2/") || path.starts_with("/api3/") => self.call(request),
             _ => return None,

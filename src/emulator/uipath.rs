@@ -12,8 +12,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -21,17 +22,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use url::Url;
 
 use secrecy::SecretString;
 
-use crate::exchange::get_ci;
+use crate::json::get_ci;
 
 use super::windows::UserDirectory;
 use super::{
-    EmuRequest, EmuResponse, Fault, GateOutcome, Handler, RecordedRequest, Server, WindowsAuthMode,
-    WindowsGate, json_response, with_final_header,
+    EmuRequest, EmuResponse, Handler, Server, WindowsAuthMode, WindowsGate, json_response, lock,
 };
+
+/// The tenant of users and applications added without one.
+const DEFAULT_TENANT: &str = "Default";
 
 /// The success envelope's casing: `result` (most versions) or `Result` (2017.1-era servers).
 #[non_exhaustive]
@@ -168,8 +170,13 @@ pub struct UiPathEmulatorBuilder {
 }
 
 impl UiPathEmulatorBuilder {
-    /// Adds a local user of `tenant` (e.g. `Default`). No users by default.
-    pub fn user(mut self, tenant: &str, username: &str, password: &str) -> Self {
+    /// Adds a local user of the tenant `Default`. No users by default.
+    pub fn user(self, username: &str, password: &str) -> Self {
+        self.tenant_user(DEFAULT_TENANT, username, password)
+    }
+
+    /// Adds a local user of `tenant`, for a multi-tenant server.
+    pub fn tenant_user(mut self, tenant: &str, username: &str, password: &str) -> Self {
         self.users
             .push((tenant.into(), username.into(), password.into()));
         self
@@ -205,7 +212,7 @@ impl UiPathEmulatorBuilder {
     /// may ask for. No applications by default.
     pub fn client(mut self, client_id: &str, secret: &str, scopes: &[&str]) -> Self {
         self.clients.push(OAuthClient {
-            tenant: "Default".into(),
+            tenant: DEFAULT_TENANT.into(),
             id: client_id.into(),
             secret: secret.into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
@@ -319,7 +326,8 @@ impl UiPathEmulatorBuilder {
     }
 }
 
-/// A running UiPath Orchestrator emulator; it stops when dropped.
+/// A running UiPath Orchestrator emulator; it stops when dropped. It dereferences to its [`Server`]
+/// for the URL, fault injection, the request log and the request and handshake counters.
 pub struct UiPathEmulator {
     server: Server,
     orchestrator: Arc<Orchestrator>,
@@ -348,33 +356,6 @@ impl UiPathEmulator {
             windows_mode: None,
             clients: Vec::new(),
         }
-    }
-
-    /// Successful Windows-authentication handshakes (one per connection while connections stay
-    /// authenticated).
-    pub fn handshakes(&self) -> u64 {
-        self.orchestrator
-            .windows
-            .as_ref()
-            .map_or(0, WindowsGate::handshakes)
-    }
-
-    /// Refused Windows-authentication handshakes.
-    pub fn windows_rejections(&self) -> u64 {
-        self.orchestrator
-            .windows
-            .as_ref()
-            .map_or(0, WindowsGate::rejections)
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:41234/`.
-    pub fn url(&self) -> Url {
-        self.server.url()
-    }
-
-    /// Makes the next `times` answers on `path` (any path when `None`) show `fault`.
-    pub fn inject(&self, fault: Fault, path: Option<&str>, times: u32) {
-        self.server.common().inject(fault, path, times);
     }
 
     /// Successful logins.
@@ -435,21 +416,6 @@ impl UiPathEmulator {
             .load(Ordering::Relaxed)
     }
 
-    /// Requests to routes the emulator does not serve. A test should expect zero.
-    pub fn unexpected_requests(&self) -> u64 {
-        self.server.unexpected_requests()
-    }
-
-    /// All requests received.
-    pub fn requests(&self) -> u64 {
-        self.server.requests()
-    }
-
-    /// The last requests received (up to 1000), oldest first.
-    pub fn recorded(&self) -> Vec<RecordedRequest> {
-        self.server.recorded()
-    }
-
     /// Expires every issued token now, as a server restart or a lifetime change would.
     pub fn expire_all_tokens(&self) {
         let now = Instant::now();
@@ -479,15 +445,18 @@ impl fmt::Debug for UiPathEmulatorBuilder {
 
 impl fmt::Debug for UiPathEmulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UiPathEmulator")
-            .field("url", &self.url().as_str())
-            .field("settings", &self.orchestrator.settings)
-            .finish_non_exhaustive()
+        self.server
+            .debug_as(f, "UiPathEmulator", &self.orchestrator.settings)
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl Deref for UiPathEmulator {
+    type Target = Server;
+
+    /// The server's URL, fault injection, request log and counters.
+    fn deref(&self) -> &Server {
+        &self.server
+    }
 }
 
 /// Folder-scoped entity sets: calls to them need a folder header (error 1101 otherwise).
@@ -512,6 +481,10 @@ const FOLDER_HEADERS: &[&str] = &[
 ];
 
 impl Handler for Orchestrator {
+    fn windows(&self) -> Option<&WindowsGate> {
+        self.windows.as_ref()
+    }
+
     fn handle(&self, request: &EmuRequest) -> Option<EmuResponse> {
         if let Some(profile) = token_path(&request.path) {
             return Some(self.token(request, profile));
@@ -787,12 +760,9 @@ impl Orchestrator {
                 .or_else(|| value.strip_prefix("bearer "))
         });
         if let (None, Some(gate)) = (token, &self.windows) {
-            return match gate.check(request) {
-                GateOutcome::Pass { user, final_header } => {
-                    with_final_header(self.serve(request, path, "Default", &user), final_header)
-                }
-                GateOutcome::Answer(answer) => answer,
-            };
+            return gate.guard(request, |user| {
+                self.serve(request, path, DEFAULT_TENANT, user)
+            });
         }
         let now = Instant::now();
         let session = token.and_then(|token| {

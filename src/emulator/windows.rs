@@ -7,6 +7,7 @@ mod kerberos;
 mod spnego;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -28,10 +29,10 @@ pub enum WindowsAuthMode {
     RechallengeEveryRequest,
 }
 
-/// IIS-like Windows authentication in front of an emulator's routes: a request without credentials gets
+/// IIS-like Windows authentication in front of a server's routes: a request without credentials gets
 /// 401 offering `Negotiate` and `NTLM`; the handshake is verified for real (NTLMv2) by an
 /// [`NtlmAcceptor`], one per TCP connection.
-pub(crate) struct WindowsGate {
+pub struct WindowsGate {
     users: Arc<UserDirectory>,
     mode: WindowsAuthMode,
     connections: Mutex<HashMap<u64, ConnectionAuth>>,
@@ -49,20 +50,35 @@ struct ConnectionAuth {
     kerberos: kerberos::KerberosAcceptor,
 }
 
+impl fmt::Debug for WindowsGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowsGate")
+            .field("users", &self.users)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the gate decided about a request.
-pub(crate) enum GateOutcome {
-    /// Authenticated as `user` (`DOMAIN\user`); add `final_header` as `WWW-Authenticate` to the answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GateOutcome {
+    /// Authenticated as `user`; add `final_header` as `WWW-Authenticate` to the answer.
     Pass {
+        /// `DOMAIN\user` as the directory spells it.
         user: String,
-        final_header: Option<String>,
+        /// The SPNEGO completion (server mechListMIC), if the handshake produced one.
+        final_header: Option<HeaderValue>,
     },
-    /// Answer with this (a challenge or a refusal).
-    Answer(EmuResponse),
+    /// Answer with this 401 carrying the next handshake token.
+    Challenge(EmuResponse),
+    /// Answer with this 401 offering `Negotiate` and `NTLM` (no credentials, or refused ones).
+    Refuse(EmuResponse),
 }
 
 impl WindowsGate {
     /// A gate for the accounts in `users`.
-    pub(crate) fn new(users: UserDirectory, mode: WindowsAuthMode) -> Self {
+    pub fn new(users: UserDirectory, mode: WindowsAuthMode) -> Self {
         Self {
             users: Arc::new(users),
             mode,
@@ -86,16 +102,36 @@ impl WindowsGate {
     }
 
     /// Handshakes that succeeded.
-    pub(crate) fn handshakes(&self) -> u64 {
+    pub fn handshakes(&self) -> u64 {
         self.handshakes.load(Ordering::Relaxed)
     }
 
     /// Handshakes that were refused (wrong password, unknown user).
-    pub(crate) fn rejections(&self) -> u64 {
+    pub fn rejections(&self) -> u64 {
         self.rejections.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn check(&self, request: &EmuRequest) -> GateOutcome {
+    /// Answers `serve(user)` (with the SPNEGO completion header when there is one) once `request`'s
+    /// connection is authenticated; otherwise the challenge or the refusal.
+    pub fn guard(
+        &self,
+        request: &EmuRequest,
+        serve: impl FnOnce(&str) -> EmuResponse,
+    ) -> EmuResponse {
+        match self.check(request) {
+            GateOutcome::Pass { user, final_header } => {
+                let mut response = serve(&user);
+                if let Some(value) = final_header {
+                    response.headers.insert(WWW_AUTHENTICATE, value);
+                }
+                response
+            }
+            GateOutcome::Challenge(response) | GateOutcome::Refuse(response) => response,
+        }
+    }
+
+    /// Decides about `request`: one handshake step, or the connection's earlier authentication.
+    pub fn check(&self, request: &EmuRequest) -> GateOutcome {
         let authorization = request.header("authorization").filter(|value| {
             let scheme = value.split(' ').next().unwrap_or_default();
             scheme.eq_ignore_ascii_case("ntlm") || scheme.eq_ignore_ascii_case("negotiate")
@@ -115,7 +151,7 @@ impl WindowsGate {
                     user: user.clone(),
                     final_header: None,
                 },
-                _ => GateOutcome::Answer(windows_offers()),
+                _ => GateOutcome::Refuse(windows_offers()),
             };
         };
         #[cfg(feature = "kerberos")]
@@ -157,7 +193,7 @@ impl WindowsGate {
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     response.headers.insert(WWW_AUTHENTICATE, value);
                 }
-                GateOutcome::Answer(response)
+                GateOutcome::Challenge(response)
             }
             AcceptStep::Accepted {
                 user,
@@ -170,12 +206,15 @@ impl WindowsGate {
                 if self.mode == WindowsAuthMode::PersistConnection {
                     state.user = Some(user.clone());
                 }
-                GateOutcome::Pass { user, final_header }
+                GateOutcome::Pass {
+                    user,
+                    final_header: final_header.and_then(|h| HeaderValue::from_str(&h).ok()),
+                }
             }
             AcceptStep::Rejected(_) => {
                 self.rejections.fetch_add(1, Ordering::Relaxed);
                 state.acceptor = NtlmAcceptor::new(self.users.clone());
-                GateOutcome::Answer(windows_offers())
+                GateOutcome::Refuse(windows_offers())
             }
         }
     }
@@ -193,16 +232,5 @@ fn windows_offers() -> EmuResponse {
     response
         .headers
         .append(WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
-    response
-}
-
-/// Adds the SPNEGO completion header to an answer, when the handshake produced one.
-pub(crate) fn with_final_header(
-    mut response: EmuResponse,
-    final_header: Option<String>,
-) -> EmuResponse {
-    if let Some(value) = final_header.and_then(|h| HeaderValue::from_str(&h).ok()) {
-        response.headers.insert(WWW_AUTHENTICATE, value);
-    }
     response
 }
