@@ -27,6 +27,31 @@ pub(crate) use server::{html_response, json_response, text_response};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// `Debug` (name, URL, settings; never users or secrets) and `Deref` to the [`Server`] for a vendor
+/// emulator's handle, a struct with a `server` field and a `$state` field whose `settings` are `Debug`.
+macro_rules! emulator_handle {
+    ($handle:ident, $state:ident) => {
+        impl std::fmt::Debug for $handle {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($handle))
+                    .field("url", &self.server.url().as_str())
+                    .field("settings", &self.$state.settings)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl std::ops::Deref for $handle {
+            type Target = $crate::emulator::Server;
+
+            /// The server's URL, fault injection, request log and counters.
+            fn deref(&self) -> &Self::Target {
+                &self.server
+            }
+        }
+    };
+}
+use emulator_handle;
+
 /// Locks `mutex`, also after a panic elsewhere (an emulator's state stays usable).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -223,21 +222,7 @@ impl fmt::Debug for PyramidEmulatorBuilder {
     }
 }
 
-impl fmt::Debug for PyramidEmulator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.server
-            .debug_as(f, "PyramidEmulator", &self.pyramid.settings)
-    }
-}
-
-impl Deref for PyramidEmulator {
-    type Target = Server;
-
-    /// The server's URL, fault injection, request log and counters.
-    fn deref(&self) -> &Server {
-        &self.server
-    }
-}
+super::emulator_handle!(PyramidEmulator, pyramid);
 
 /// Parses a body as JSON, accepting the single-quoted pseudo-JSON some clients send.
 fn lenient_json(body: &[u8]) -> Option<Value> {

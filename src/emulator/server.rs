@@ -311,19 +311,6 @@ impl Server {
     pub fn windows_rejections(&self) -> u64 {
         self.handler.windows().map_or(0, WindowsGate::rejections)
     }
-
-    /// A `Debug` line for an emulator: its name, URL and settings (never users or secrets).
-    pub(crate) fn debug_as(
-        &self,
-        f: &mut fmt::Formatter<'_>,
-        name: &str,
-        settings: &dyn fmt::Debug,
-    ) -> fmt::Result {
-        f.debug_struct(name)
-            .field("url", &self.url().as_str())
-            .field("settings", settings)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Drop for Server {

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +30,14 @@ use super::windows::UserDirectory;
 use super::{
     EmuRequest, EmuResponse, Handler, Server, WindowsAuthMode, WindowsGate, json_response, lock,
 };
+
+mod api;
+mod identity;
+
+pub use identity::{IdentityProfile, WrongTokenPath};
+
+use api::api_path;
+use identity::{OAuthClient, token_path};
 
 /// The tenant of users and applications added without one.
 const DEFAULT_TENANT: &str = "Default";
@@ -69,27 +76,6 @@ pub enum TokenFormat {
     Jwt,
 }
 
-/// Which token path the emulated Identity Server serves (vendor-apis.md §1.4).
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdentityProfile {
-    /// A standalone (on-premises) Orchestrator: `POST /identity/connect/token`.
-    OnPremises,
-    /// Automation Cloud and Automation Suite: `POST /identity_/connect/token`, also under `/{org}/`.
-    Cloud,
-}
-
-/// What the token path of the other profile answers.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WrongTokenPath {
-    /// `405` with the `UnsupportedApiVersion` body a 2023.10 on-premises server sends for
-    /// `/identity_/connect/token`.
-    MethodNotAllowed,
-    /// A plain `404`.
-    NotFound,
-}
-
 #[derive(Clone, Debug)]
 struct Settings {
     token_lifetime: Duration,
@@ -103,24 +89,6 @@ struct Settings {
     wrong_token_path: WrongTokenPath,
     oauth_token_lifetime: Duration,
     send_expires_in: bool,
-}
-
-/// An External Application registered for client credentials.
-struct OAuthClient {
-    tenant: String,
-    id: String,
-    secret: String,
-    scopes: Vec<String>,
-}
-
-impl fmt::Debug for OAuthClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuthClient")
-            .field("tenant", &self.tenant)
-            .field("id", &self.id)
-            .field("scopes", &self.scopes)
-            .finish_non_exhaustive()
-    }
 }
 
 struct User {
@@ -443,42 +411,7 @@ impl fmt::Debug for UiPathEmulatorBuilder {
     }
 }
 
-impl fmt::Debug for UiPathEmulator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.server
-            .debug_as(f, "UiPathEmulator", &self.orchestrator.settings)
-    }
-}
-
-impl Deref for UiPathEmulator {
-    type Target = Server;
-
-    /// The server's URL, fault injection, request log and counters.
-    fn deref(&self) -> &Server {
-        &self.server
-    }
-}
-
-/// Folder-scoped entity sets: calls to them need a folder header (error 1101 otherwise).
-const FOLDER_SCOPED: &[&str] = &[
-    "jobs",
-    "queues",
-    "queueitems",
-    "queuedefinitions",
-    "processes",
-    "releases",
-    "assets",
-    "triggers",
-    "processschedules",
-    "buckets",
-];
-
-const FOLDER_HEADERS: &[&str] = &[
-    "x-uipath-organizationunitid",
-    "x-uipath-folderpath",
-    "x-uipath-folderpath-encoded",
-    "x-uipath-folderkey",
-];
+super::emulator_handle!(UiPathEmulator, orchestrator);
 
 impl Handler for Orchestrator {
     fn windows(&self) -> Option<&WindowsGate> {
@@ -497,31 +430,6 @@ impl Handler for Orchestrator {
             }
             _ => None,
         }
-    }
-}
-
-/// The profile whose token path `path` (lower-cased) is: `/identity/connect/token` (on-premises),
-/// `/identity_/connect/token` or `/{org}/identity_/connect/token` (cloud).
-fn token_path(path: &str) -> Option<IdentityProfile> {
-    if path == "/identity/connect/token" {
-        return Some(IdentityProfile::OnPremises);
-    }
-    let rest = path.strip_suffix("/identity_/connect/token")?;
-    let org_prefix = rest.len() > 1 && rest.starts_with('/') && !rest[1..].contains('/');
-    (rest.is_empty() || org_prefix).then_some(IdentityProfile::Cloud)
-}
-
-/// The path with an Automation Suite style `/{org}/{tenant}/orchestrator_` prefix removed.
-fn api_path(path: &str) -> &str {
-    let mut parts = path.splitn(5, '/');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(""), Some(org), Some(tenant), Some("orchestrator_"))
-            if !org.is_empty() && !tenant.is_empty() =>
-        {
-            let prefix = 1 + org.len() + 1 + tenant.len() + "/orchestrator_".len();
-            &path[prefix..]
-        }
-        _ => path,
     }
 }
 
@@ -655,189 +563,6 @@ impl Orchestrator {
         };
         json_response(status, &body)
     }
-
-    /// The Identity Server token endpoint (§1.4): client credentials only.
-    fn token(&self, request: &EmuRequest, profile: IdentityProfile) -> EmuResponse {
-        self.counters.token_requests.fetch_add(1, Ordering::Relaxed);
-        if profile != self.settings.identity {
-            self.counters
-                .token_path_misses
-                .fetch_add(1, Ordering::Relaxed);
-            return match self.settings.wrong_token_path {
-                WrongTokenPath::MethodNotAllowed => json_response(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    &json!({ "error": {
-                        "code": "UnsupportedApiVersion",
-                        "message": format!(
-                            "The HTTP resource that matches the request URI '{}' does not support HTTP method '{}'.",
-                            request.path, request.method
-                        ),
-                        "innerError": null,
-                    }}),
-                ),
-                WrongTokenPath::NotFound => {
-                    super::text_response(StatusCode::NOT_FOUND, "Not Found")
-                }
-            };
-        }
-        if request.method != Method::POST {
-            return super::text_response(StatusCode::METHOD_NOT_ALLOWED, "");
-        }
-        let form_content = request.header("content-type").is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-        if !form_content {
-            return self.oauth_error("invalid_request");
-        }
-        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
-            .into_owned()
-            .collect();
-        let (client_id, secret) = match basic_credentials(request) {
-            Some(pair) => pair,
-            None => (
-                form.get("client_id").cloned().unwrap_or_default(),
-                form.get("client_secret").cloned().unwrap_or_default(),
-            ),
-        };
-        let Some(client) = self
-            .clients
-            .iter()
-            .find(|c| c.id == client_id && c.secret == secret)
-        else {
-            return self.oauth_error("invalid_client");
-        };
-        if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-            return self.oauth_error("unsupported_grant_type");
-        }
-        let requested: Vec<&str> = form
-            .get("scope")
-            .map(|s| s.split_ascii_whitespace().collect())
-            .unwrap_or_default();
-        let granted: Vec<String> = if requested.is_empty() {
-            client.scopes.clone()
-        } else if requested
-            .iter()
-            .all(|r| client.scopes.iter().any(|s| s == r))
-        {
-            requested.iter().map(|s| (*s).to_owned()).collect()
-        } else {
-            // Unregistered scopes, and `offline_access` (no refresh tokens for client credentials).
-            return self.oauth_error("invalid_scope");
-        };
-
-        let lifetime = self.settings.oauth_token_lifetime;
-        let session = Session {
-            tenant: client.tenant.clone(),
-            username: client.id.clone(),
-            expires_at: Instant::now() + lifetime,
-        };
-        let token = self.issue_token(&session, lifetime);
-        lock(&self.sessions).insert(token.clone(), session);
-        self.counters.tokens_issued.fetch_add(1, Ordering::Relaxed);
-        let mut body = json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "scope": granted.join(" "),
-        });
-        if self.settings.send_expires_in {
-            body["expires_in"] = json!(lifetime.as_secs());
-        }
-        json_response(StatusCode::OK, &body)
-    }
-
-    fn oauth_error(&self, error: &str) -> EmuResponse {
-        self.counters
-            .failed_token_requests
-            .fetch_add(1, Ordering::Relaxed);
-        json_response(StatusCode::BAD_REQUEST, &json!({ "error": error }))
-    }
-
-    fn api_call(&self, request: &EmuRequest, path: &str) -> EmuResponse {
-        let token = request.header("authorization").and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        });
-        if let (None, Some(gate)) = (token, &self.windows) {
-            return gate.guard(request, |user| {
-                self.serve(request, path, DEFAULT_TENANT, user)
-            });
-        }
-        let now = Instant::now();
-        let session = token.and_then(|token| {
-            lock(&self.sessions)
-                .get(token)
-                .filter(|s| now < s.expires_at)
-                .map(|s| (s.tenant.clone(), s.username.clone()))
-        });
-        let Some((tenant, username)) = session else {
-            self.counters.rejected_calls.fetch_add(1, Ordering::Relaxed);
-            return self.error(StatusCode::UNAUTHORIZED, 0, "You are not authenticated!");
-        };
-        self.serve(request, path, &tenant, &username)
-    }
-
-    /// Answers an authenticated API call to `path` (the request's path without an Automation Suite prefix).
-    fn serve(&self, request: &EmuRequest, path: &str, tenant: &str, username: &str) -> EmuResponse {
-        let entity = path
-            .trim_start_matches("/odata/")
-            .split(['/', '(', '?'])
-            .next()
-            .unwrap_or_default();
-        let has_folder = FOLDER_HEADERS
-            .iter()
-            .any(|h| request.headers.contains_key(*h));
-        if path.starts_with("/odata/") && FOLDER_SCOPED.contains(&entity) && !has_folder {
-            self.counters.calls.fetch_add(1, Ordering::Relaxed);
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({
-                    "message": "An organization unit is required for this action.",
-                    "errorCode": 1101,
-                    "traceId": trace_id(),
-                }),
-            );
-        }
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        let body = match entity {
-            "users" if path.ends_with("getcurrentuser") => json!({
-                "@odata.context": "/odata/$metadata#Users/$entity",
-                "UserName": username, "TenancyName": tenant, "Name": username, "Id": 1,
-            }),
-            "settings" if path.ends_with("getauthenticationsettings") => json!({
-                "Keys": ["Build.Version", "Auth.Windows.Enabled"],
-                "Values": ["19.10.emulator", "false"],
-            }),
-            _ => json!({
-                "@odata.context": format!("/odata/$metadata#{entity}"),
-                "@odata.count": 0,
-                "value": [],
-            }),
-        };
-        json_response(StatusCode::OK, &body)
-    }
-}
-
-/// Client id and secret from `Authorization: Basic`, each form-urlencoded as RFC 6749 §2.3.1 says.
-fn basic_credentials(request: &EmuRequest) -> Option<(String, String)> {
-    let value = request.header("authorization")?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    let unescape = |text: &str| {
-        url::form_urlencoded::parse(format!("x={text}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Some((unescape(id), unescape(secret)))
 }
 
 fn trace_id() -> String {

@@ -5,7 +5,6 @@ use sspi::ntlm::NtlmConfig;
 use sspi::{
     AuthIdentityBuffers, BufferType, ClientRequestFlags, CredentialUse, Credentials,
     CredentialsBuffers, DataRepresentation, Negotiate, Ntlm, SecurityBuffer, SecurityStatus, Sspi,
-    SspiImpl,
 };
 
 use super::error::{Malformed, Protocol};
@@ -156,37 +155,15 @@ impl ClientContext {
             }
             buffers
         });
+        let input = input_buffers.as_deref_mut();
         let status = match &mut self.inner {
             Inner::Ntlm { ctx, handle } => {
-                let mut builder = ctx
-                    .initialize_security_context()
-                    .with_credentials_handle(handle)
-                    .with_context_requirements(FLAGS)
-                    .with_target_data_representation(DataRepresentation::Native)
-                    .with_target_name(&self.target)
-                    .with_output(&mut output);
-                if let Some(buffers) = input_buffers.as_mut() {
-                    builder = builder.with_input(buffers);
-                }
-                ctx.initialize_security_context_impl(&mut builder)
-                    .and_then(|mut generator| generator.resolve_to_result())
+                initialize(&mut **ctx, handle, &self.target, &mut output, input)
             }
             Inner::Negotiate { ctx, handle } => {
-                let mut builder = ctx
-                    .initialize_security_context()
-                    .with_credentials_handle(handle)
-                    .with_context_requirements(FLAGS)
-                    .with_target_data_representation(DataRepresentation::Native)
-                    .with_target_name(&self.target)
-                    .with_output(&mut output);
-                if let Some(buffers) = input_buffers.as_mut() {
-                    builder = builder.with_input(buffers);
-                }
-                ctx.initialize_security_context_impl(&mut builder)
-                    .and_then(|mut generator| generator.resolve_to_result())
+                initialize(&mut **ctx, handle, &self.target, &mut output, input)
             }
-        }?
-        .status;
+        }?;
         let token = output
             .into_iter()
             .next()
@@ -194,6 +171,29 @@ impl ClientContext {
             .unwrap_or_default();
         Ok((token, status))
     }
+}
+
+/// One `InitializeSecurityContext` call of `ctx` towards `target`, writing the token into `output`.
+fn initialize<C: Sspi>(
+    ctx: &mut C,
+    handle: &mut C::CredentialsHandle,
+    target: &str,
+    output: &mut [SecurityBuffer],
+    input: Option<&mut [SecurityBuffer]>,
+) -> sspi::Result<SecurityStatus> {
+    let mut builder = ctx
+        .initialize_security_context()
+        .with_credentials_handle(handle)
+        .with_context_requirements(FLAGS)
+        .with_target_data_representation(DataRepresentation::Native)
+        .with_target_name(target)
+        .with_output(output);
+    if let Some(buffers) = input {
+        builder = builder.with_input(buffers);
+    }
+    ctx.initialize_security_context_impl(&mut builder)
+        .and_then(|mut generator| generator.resolve_to_result())
+        .map(|result| result.status)
 }
 
 /// Why a challenge could not be answered.
