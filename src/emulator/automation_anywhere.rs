@@ -475,6 +475,16 @@ impl Handler for ControlRoom {
 }
 
 impl ControlRoom {
+    /// A session of `user_id` starting `now`, living the configured token lifetime.
+    fn session(&self, user_id: u64, kind: Kind, now: Instant) -> Session {
+        Session {
+            user_id,
+            kind,
+            expires_at: now + self.settings.token_lifetime,
+            ended: false,
+        }
+    }
+
     fn issue_token(&self, user_id: u64) -> String {
         let iat = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -555,15 +565,7 @@ impl ControlRoom {
             }
         };
         let new_token = self.issue_token(user_id);
-        lock(&self.sessions).insert(
-            new_token.clone(),
-            Session {
-                user_id,
-                kind,
-                expires_at: now + self.settings.token_lifetime,
-                ended: false,
-            },
-        );
+        lock(&self.sessions).insert(new_token.clone(), self.session(user_id, kind, now));
         self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
         json_response(StatusCode::OK, &json!({ "token": new_token }))
     }

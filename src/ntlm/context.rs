@@ -54,16 +54,7 @@ impl ClientContext {
         let inner = match scheme {
             Scheme::Ntlm => {
                 let mut ctx = Box::new(Ntlm::with_config(NtlmConfig::default()));
-                let handle = ctx
-                    .acquire_credentials_handle()
-                    .with_credential_use(CredentialUse::Outbound)
-                    .with_auth_data(&identity)
-                    .execute(&mut *ctx)
-                    .map_err(|cause| Protocol::Credentials {
-                        scheme: Scheme::Ntlm,
-                        cause,
-                    })?
-                    .credentials_handle;
+                let handle = acquire(&mut *ctx, &identity, scheme)?;
                 Inner::Ntlm { ctx, handle }
             }
             Scheme::Negotiate => {
@@ -74,17 +65,7 @@ impl ClientContext {
                     String::new(),
                 );
                 let mut ctx = Box::new(Negotiate::new_client(config).map_err(Protocol::Setup)?);
-                let auth = Credentials::from(identity);
-                let handle = ctx
-                    .acquire_credentials_handle()
-                    .with_credential_use(CredentialUse::Outbound)
-                    .with_auth_data(&auth)
-                    .execute(&mut *ctx)
-                    .map_err(|cause| Protocol::Credentials {
-                        scheme: Scheme::Negotiate,
-                        cause,
-                    })?
-                    .credentials_handle;
+                let handle = acquire(&mut *ctx, &Credentials::from(identity), scheme)?;
                 Inner::Negotiate { ctx, handle }
             }
         };
@@ -171,6 +152,20 @@ impl ClientContext {
             .unwrap_or_default();
         Ok((token, status))
     }
+}
+
+/// The outbound credentials handle of `ctx` for `auth`.
+fn acquire<C: Sspi>(
+    ctx: &mut C,
+    auth: &C::AuthenticationData,
+    scheme: Scheme,
+) -> Result<C::CredentialsHandle, Protocol> {
+    ctx.acquire_credentials_handle()
+        .with_credential_use(CredentialUse::Outbound)
+        .with_auth_data(auth)
+        .execute(ctx)
+        .map(|acquired| acquired.credentials_handle)
+        .map_err(|cause| Protocol::Credentials { scheme, cause })
 }
 
 /// One `InitializeSecurityContext` call of `ctx` towards `target`, writing the token into `output`.

@@ -7,7 +7,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{ControlRoom, Kind, LockoutAction, Session, User, error, find_user};
+use super::{ControlRoom, Kind, LockoutAction, User, error, find_user};
 use crate::emulator::{EmuRequest, EmuResponse, json_response, lock};
 
 impl ControlRoom {
@@ -174,15 +174,7 @@ impl ControlRoom {
                     }
                 }
             }
-            sessions.insert(
-                token.clone(),
-                Session {
-                    user_id,
-                    kind,
-                    expires_at: now + self.settings.token_lifetime,
-                    ended: false,
-                },
-            );
+            sessions.insert(token.clone(), self.session(user_id, kind, now));
         }
         self.counters.logins.fetch_add(1, Ordering::Relaxed);
         json_response(
