@@ -707,37 +707,16 @@ async fn token_with_windows_passthrough_says_there_is_no_token() {
 #[tokio::test]
 async fn a_pretty_printed_body_is_printed_on_one_line() {
     // A server that answers pretty-printed JSON: each repeat still prints one line.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 8192];
-                loop {
-                    let Ok(n) = stream.read(&mut buffer).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    let request = String::from_utf8_lossy(&buffer[..n]).to_string();
-                    let body = if request.starts_with("POST /api/Account/Authenticate") {
-                        "{\n  \"result\": \"tok\",\n  \"success\": true\n}\n".to_owned()
-                    } else {
-                        "{\n  \"value\": [\n    1,\n    2\n  ]\n}\n".to_owned()
-                    };
-                    let answer = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if stream.write_all(answer.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let server = support::servers::answering(|request| {
+        let body = if request.path() == "/api/account/authenticate" {
+            "{\n  \"result\": \"tok\",\n  \"success\": true\n}\n"
+        } else {
+            "{\n  \"value\": [\n    1,\n    2\n  ]\n}\n"
+        };
+        support::servers::json(http::StatusCode::OK, body)
+    })
+    .await;
+    let addr = server.addr();
     let output = run(
         &[
             "--url",

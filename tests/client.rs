@@ -8,7 +8,7 @@ use std::time::Duration;
 use rpa_auth::{
     AuthClient, Endpoint, Error, RejectReason, SecretString, ServerMessage, UiPathBearerLogin,
 };
-use support::token_server::{self, TokenServer};
+use support::servers::{self, TokenServer};
 use support::{Counting, bearer};
 
 const BASE: &str = "http://127.0.0.1:9/";
@@ -477,7 +477,7 @@ async fn fifty_requests_answered_401_for_the_same_token_cause_one_new_login() {
 async fn a_login_answered_with_a_redirect_is_refused_and_nothing_reaches_the_target() {
     // A server answers every request with a 307 to `target`.
     let target = TokenServer::start().await;
-    let redirecting = token_server::redirecting_to(&format!("{}steal", target.url())).await;
+    let redirecting = servers::redirecting_to(&format!("{}steal", target.url())).await;
     let addr = redirecting.addr();
     let login = UiPathBearerLogin::new(
         &format!("http://{addr}/"),

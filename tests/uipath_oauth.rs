@@ -1,6 +1,8 @@
 //! UiPath OAuth2 client credentials against the Orchestrator emulator: token, expiry, errors, token
 //! endpoint derivation and fallback; and configuration from the environment for both UiPath backends.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use rpa_auth::{
     AuthClient, Error, ExposeSecret, RejectReason, SecretString, UiPathBearerLogin,
     UiPathClientCredentialsLogin,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::servers::canned;
 
 const CLIENT_ID: &str = "7f1c6a2e-robot";
 const CLIENT_SECRET: &str = "s3cr3t-Ap+p/=value";
@@ -176,29 +178,10 @@ async fn offline_access_is_invalid_scope_with_its_own_explanation() {
     );
 }
 
-/// A server that answers every request with one canned HTTP response.
-async fn canned(status: u16, body: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 16 * 1024];
-                let _ = stream.read(&mut buffer).await;
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}/")
-}
-
 #[tokio::test]
 async fn unsupported_grant_type_is_explained() {
-    let url = canned(400, r#"{"error":"unsupported_grant_type"}"#).await;
+    let server = canned(400, r#"{"error":"unsupported_grant_type"}"#).await;
+    let url = server.url().to_string();
     let error = login(&url)
         .login(&reqwest::Client::new())
         .await
@@ -402,7 +385,8 @@ async fn explicit_wrong_endpoint_says_which_is_right() {
 
 #[tokio::test]
 async fn neither_endpoint_is_explained() {
-    let url = canned(404, "").await;
+    let server = canned(404, "").await;
+    let url = server.url().to_string();
     let error = login(&url)
         .login(&reqwest::Client::new())
         .await
@@ -413,7 +397,8 @@ async fn neither_endpoint_is_explained() {
     assert!(text.contains("2020.4"), "{text}");
 
     // A portal that answers every path with its sign-in page is no token endpoint either.
-    let url = canned(200, "<!DOCTYPE html><html>Sign in</html>").await;
+    let server = canned(200, "<!DOCTYPE html><html>Sign in</html>").await;
+    let url = server.url().to_string();
     let error = login(&url)
         .login(&reqwest::Client::new())
         .await

@@ -5,8 +5,8 @@ pub mod env_vars;
 pub mod kdc;
 pub mod ntlm_server;
 pub mod pyspnego;
+pub mod servers;
 pub mod tls;
-pub mod token_server;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,13 +1,12 @@
-//! A server for wrapper tests, on the emulators' own server: it accepts `Authorization: Bearer <token>`
-//! for the tokens it is told to accept, answers 401 otherwise, and records what it sees. Also a server
-//! that answers every request with a redirect.
+//! Test servers with routes of their own, all on the emulators' own server (`rpa_auth::emulator::Server`):
+//! a bearer-token server for wrapper tests, and servers answering with a function of the request.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use hyper::StatusCode;
-use hyper::header::{HeaderValue, LOCATION};
+use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use rpa_auth::emulator::{EmuRequest, EmuResponse, Handler, Server};
 
 /// What the server saw of one request: path, `Authorization` value, body.
@@ -67,20 +66,39 @@ impl TokenServer {
     }
 }
 
-struct Redirect(HeaderValue);
+/// Answers every request with `answer(request)`.
+struct Answering<F>(F);
 
-impl Handler for Redirect {
-    fn handle(&self, _request: &EmuRequest) -> Option<EmuResponse> {
-        Some(
-            EmuResponse::new(StatusCode::TEMPORARY_REDIRECT, Bytes::new())
-                .header(LOCATION, self.0.clone()),
-        )
+impl<F: Fn(&EmuRequest) -> EmuResponse + Send + Sync + 'static> Handler for Answering<F> {
+    fn handle(&self, request: &EmuRequest) -> Option<EmuResponse> {
+        Some((self.0)(request))
     }
+}
+
+/// A server that answers every request with `answer(request)`; it stops when dropped.
+pub async fn answering(
+    answer: impl Fn(&EmuRequest) -> EmuResponse + Send + Sync + 'static,
+) -> Server {
+    Server::start(Arc::new(Answering(answer))).await.unwrap()
 }
 
 /// A server that answers every request with `307` to `location`.
 pub async fn redirecting_to(location: &str) -> Server {
-    Server::start(Arc::new(Redirect(location.parse().unwrap())))
-        .await
-        .unwrap()
+    let location: HeaderValue = location.parse().unwrap();
+    answering(move |_| {
+        EmuResponse::new(StatusCode::TEMPORARY_REDIRECT, Bytes::new())
+            .header(LOCATION, location.clone())
+    })
+    .await
+}
+
+/// A server that answers every request with `status` and the JSON `body`.
+pub async fn canned(status: u16, body: &'static str) -> Server {
+    answering(move |_| json(StatusCode::from_u16(status).unwrap(), body)).await
+}
+
+/// An answer with `status` and the JSON text `body` as it is.
+pub fn json(status: StatusCode, body: &str) -> EmuResponse {
+    EmuResponse::new(status, Bytes::from(body.to_owned()))
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
 }
