@@ -11,10 +11,6 @@ use picky_krb::gss_api::NegTokenTarg1;
 
 pub(crate) use picky_asn1_der::Asn1DerError;
 
-/// negState accept-completed.
-pub(crate) const ACCEPT_COMPLETED: u8 = 0;
-/// negState accept-incomplete.
-pub(crate) const ACCEPT_INCOMPLETE: u8 = 1;
 /// negState reject.
 pub(crate) const REJECT: u8 = 2;
 
@@ -97,7 +93,7 @@ mod tests {
         token.extend_from_slice(&[0xa2, 0x0a, 0x04, 0x08]);
         token.extend_from_slice(b"NTLMSSP\0");
         let resp = NegTokenResp::parse(&token).expect("valid");
-        assert_eq!(resp.neg_state, Some(ACCEPT_INCOMPLETE));
+        assert_eq!(resp.neg_state, Some(1), "accept-incomplete");
         assert_eq!(resp.supported_mech, Some(ntlmssp_oid()));
         assert_eq!(resp.response_token.as_deref(), Some(&b"NTLMSSP\0"[..]));
         assert_eq!(resp.mech_list_mic, None);

@@ -17,11 +17,9 @@ use md5::Md5;
 use rc4::{Rc4, StreamCipher as _};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::spnego::{NegTokenInit, encode_resp};
+use super::spnego::{ACCEPT_COMPLETED, ACCEPT_INCOMPLETE, NegTokenInit, encode_resp};
 use crate::ntlm::message::{self, field, u16_at, u32_at};
-use crate::ntlm::spnego::{
-    ACCEPT_COMPLETED, ACCEPT_INCOMPLETE, INIT_TAG, NegTokenResp, ntlmssp_oid,
-};
+use crate::ntlm::spnego::{INIT_TAG, NegTokenResp, ntlmssp_oid};
 
 const CLIENT_SIGN_MAGIC: &[u8] = b"session key to client-to-server signing key magic constant\0";
 const SERVER_SIGN_MAGIC: &[u8] = b"session key to server-to-client signing key magic constant\0";

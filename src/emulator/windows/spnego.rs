@@ -10,6 +10,11 @@ use picky_krb::gss_api::{GssApiNegInit, NegTokenTarg, NegTokenTarg1};
 
 use crate::ntlm::spnego::INIT_TAG;
 
+/// negState accept-completed.
+pub(super) const ACCEPT_COMPLETED: u8 = 0;
+/// negState accept-incomplete.
+pub(super) const ACCEPT_INCOMPLETE: u8 = 1;
+
 /// What the acceptor needs from a client's first token.
 #[derive(Debug)]
 pub(super) struct NegTokenInit {
@@ -76,7 +81,7 @@ pub(super) mod tests {
     use picky_krb::gss_api::ApplicationTag0;
 
     use super::*;
-    use crate::ntlm::spnego::{ACCEPT_INCOMPLETE, NegTokenResp, ntlmssp_oid};
+    use crate::ntlm::spnego::{NegTokenResp, ntlmssp_oid};
 
     /// Encodes a `NegTokenInit` offering only NTLM, with `mech_token`.
     pub(in crate::emulator::windows) fn encode_init_ntlm(mech_token: &[u8]) -> Vec<u8> {
