@@ -523,25 +523,11 @@ impl Error {
 /// The cause of an [`Error::WindowsAuth`]: the handshake's own error (a
 /// [`HandshakeError`](crate::ntlm::HandshakeError)), shared so [`Error`] stays `Clone`. It dereferences
 /// to that error, which is also what [`source`](std::error::Error::source) returns.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct WindowsCause {
-    error: Arc<dyn std::error::Error + Send + Sync>,
-    transient: bool,
-    timeout: bool,
-}
-
-impl WindowsCause {
-    pub(crate) fn new(
-        transient: bool,
-        timeout: bool,
-        error: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            error: Arc::new(error),
-            transient,
-            timeout,
-        }
-    }
+    pub(crate) error: Arc<dyn std::error::Error + Send + Sync>,
+    pub(crate) transient: bool,
+    pub(crate) timeout: bool,
 }
 
 impl std::ops::Deref for WindowsCause {
@@ -549,12 +535,6 @@ impl std::ops::Deref for WindowsCause {
 
     fn deref(&self) -> &Self::Target {
         &*self.error
-    }
-}
-
-impl fmt::Debug for WindowsCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.error, f)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use super::Scheme;
 use super::message::MessageError;
@@ -210,11 +211,11 @@ impl Error {
             other => Self::WindowsAuth {
                 backend,
                 endpoint,
-                cause: WindowsCause::new(
-                    other.is_transient(),
-                    matches!(other, HandshakeError::Timeout),
-                    other,
-                ),
+                cause: WindowsCause {
+                    transient: other.is_transient(),
+                    timeout: matches!(other, HandshakeError::Timeout),
+                    error: Arc::new(other),
+                },
             },
         }
     }
