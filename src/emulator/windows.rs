@@ -170,30 +170,22 @@ impl WindowsGate {
                     }
                     GateOutcome::Pass {
                         user: principal,
-                        final_header,
+                        final_header: final_header.and_then(|h| HeaderValue::from_str(&h).ok()),
                     }
                 }
                 kerberos::KerberosStep::Continue(challenge) => {
-                    let mut response = EmuResponse::new(StatusCode::UNAUTHORIZED, Bytes::new());
-                    if let Ok(value) = HeaderValue::from_str(&challenge) {
-                        response.headers.insert(WWW_AUTHENTICATE, value);
-                    }
-                    GateOutcome::Answer(response)
+                    GateOutcome::Challenge(challenge_response(&challenge))
                 }
                 kerberos::KerberosStep::Rejected(reason) => {
                     tracing::debug!(reason = %reason, "emulator refused a Kerberos ticket");
                     self.rejections.fetch_add(1, Ordering::Relaxed);
-                    GateOutcome::Answer(windows_offers())
+                    GateOutcome::Refuse(windows_offers())
                 }
             };
         }
         match state.acceptor.step(authorization) {
             AcceptStep::Challenge(challenge) => {
-                let mut response = EmuResponse::new(StatusCode::UNAUTHORIZED, Bytes::new());
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response.headers.insert(WWW_AUTHENTICATE, value);
-                }
-                GateOutcome::Challenge(response)
+                GateOutcome::Challenge(challenge_response(&challenge))
             }
             AcceptStep::Accepted {
                 user,
@@ -218,6 +210,15 @@ impl WindowsGate {
             }
         }
     }
+}
+
+/// A 401 carrying the next handshake token (`challenge` is the whole `WWW-Authenticate` value).
+fn challenge_response(challenge: &str) -> EmuResponse {
+    let mut response = EmuResponse::new(StatusCode::UNAUTHORIZED, Bytes::new());
+    if let Ok(value) = HeaderValue::from_str(challenge) {
+        response.headers.insert(WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// IIS's 401 for Windows authentication: both providers offered, in its default order.
