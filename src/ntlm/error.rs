@@ -181,33 +181,18 @@ impl Error {
         error: HandshakeError,
     ) -> Self {
         match error {
-            HandshakeError::Rejected { scheme } => Self::login_rejected(
+            HandshakeError::Rejected { scheme } => Self::windows_refusal(
                 backend,
                 endpoint,
-                reqwest::StatusCode::UNAUTHORIZED,
-                RejectReason::BadCredentials,
-                Some(ServerMessage::new(
-                    "scheme",
-                    Some(scheme.as_str().to_owned()),
-                    Some("the server refused the Windows credentials".to_owned()),
-                )),
+                scheme,
+                "the server refused the Windows credentials".to_owned(),
             ),
             // The server (or, for `user@REALM`, the KDC) refused who we are: a refusal, like a wrong password.
             #[cfg(feature = "kerberos")]
             HandshakeError::Kerberos(
                 ref refusal @ (super::KerberosError::Refused { .. }
                 | super::KerberosError::PasswordRefused { .. }),
-            ) => Self::login_rejected(
-                backend,
-                endpoint,
-                reqwest::StatusCode::UNAUTHORIZED,
-                RejectReason::BadCredentials,
-                Some(ServerMessage::new(
-                    "scheme",
-                    Some(Scheme::Negotiate.as_str().to_owned()),
-                    Some(refusal.to_string()),
-                )),
-            ),
+            ) => Self::windows_refusal(backend, endpoint, Scheme::Negotiate, refusal.to_string()),
             other => Self::WindowsAuth {
                 backend,
                 endpoint,
@@ -218,6 +203,26 @@ impl Error {
                 },
             },
         }
+    }
+
+    /// The server refused who we are with `scheme` (HTTP 401), saying `message`.
+    fn windows_refusal(
+        backend: &'static str,
+        endpoint: Endpoint,
+        scheme: Scheme,
+        message: String,
+    ) -> Self {
+        Self::login_rejected(
+            backend,
+            endpoint,
+            reqwest::StatusCode::UNAUTHORIZED,
+            RejectReason::BadCredentials,
+            Some(ServerMessage::new(
+                "scheme",
+                Some(scheme.as_str().to_owned()),
+                Some(message),
+            )),
+        )
     }
 
     /// The handshake's own error, for [`Error::WindowsAuth`] (also reachable as its
