@@ -1,4 +1,5 @@
-//! The client against an independent acceptor: pyspnego (`tests/ntlm_acceptor.py`).
+//! The NTLM handshake against an independent acceptor: pyspnego (`tests/ntlm_acceptor.py`). The backends
+//! run against it in their own files (`uipath_ntlm.rs`, `pyramid.rs`).
 //!
 //! Installs pyspnego into the target directory when it is missing; fails (never skips) when
 //! python3 or pyspnego cannot be set up.
@@ -80,89 +81,6 @@ async fn pyspnego_twenty_concurrent_handshakes() {
         eprintln!(
             "pyspnego {scheme}: {ok}/20 concurrent handshakes in {:?}",
             started.elapsed()
-        );
-    }
-}
-
-// The backends, through `AuthClient`, against the same independent acceptor.
-
-use rpa_auth::PyramidWindowsLogin;
-use rpa_auth::{AuthClient, ExposeSecret, RejectReason, UiPathNtlmLogin};
-
-fn base(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/")
-}
-
-#[tokio::test]
-async fn uipath_ntlm_passthrough_against_pyspnego() {
-    let (_child, port) = start_acceptor().await;
-    for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
-        let login = UiPathNtlmLogin::new(&base(port), r"CORP\alice", SecretString::from(PASSWORD))
-            .unwrap()
-            .scheme(scheme);
-        let client = AuthClient::new(login).unwrap();
-        for _ in 0..3 {
-            let response = client.get("odata/Jobs").send().await.unwrap();
-            assert_eq!(response.status(), 200, "{scheme}");
-            let body: serde_json::Value =
-                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-            assert_eq!(body["user"], r"CORP\alice", "{scheme}");
-        }
-
-        let wrong = UiPathNtlmLogin::new(
-            &base(port),
-            r"CORP\alice",
-            SecretString::from("wrong-password"),
-        )
-        .unwrap()
-        .scheme(scheme);
-        let error = AuthClient::new(wrong)
-            .unwrap()
-            .get("odata/Jobs")
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(
-            error.reject_reason(),
-            Some(RejectReason::BadCredentials),
-            "{scheme}: {error}"
-        );
-        assert!(error.to_string().starts_with("uipath-ntlm: "), "{error}");
-        assert!(!error.to_string().contains("wrong-password"));
-    }
-}
-
-#[tokio::test]
-async fn pyramid_windows_login_against_pyspnego() {
-    let (_child, port) = start_acceptor().await;
-    for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
-        let login = PyramidWindowsLogin::new(&base(port), "alice", SecretString::from(PASSWORD))
-            .unwrap()
-            .domain("CORP")
-            .scheme(scheme);
-        let credential = AuthClient::new(login).unwrap().credential().await.unwrap();
-        // The acceptor's token names the user it authenticated, with `+/=` that must arrive intact.
-        assert_eq!(
-            credential.secret().expose_secret(),
-            "+/+/Q09SUFxhbGljZSE=",
-            "{scheme}"
-        );
-
-        let wrong =
-            PyramidWindowsLogin::new(&base(port), r"CORP\alice", SecretString::from("nope"))
-                .unwrap()
-                .scheme(scheme);
-        let error = AuthClient::new(wrong)
-            .unwrap()
-            .credential()
-            .await
-            .unwrap_err();
-        assert!(error.is_login_rejected(), "{scheme}: {error}");
-        assert!(
-            error
-                .to_string()
-                .contains("POST /API2/auth/authenticateUserWindows"),
-            "{error}"
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Pyramid Analytics password login against the built-in emulator.
+//! Pyramid Analytics password login and Windows SSO against the built-in emulator; Windows SSO also against
+//! pyspnego.
 
 mod support;
 
@@ -6,10 +7,12 @@ use std::time::Duration;
 
 use rpa_auth::emulator::Fault;
 use rpa_auth::emulator::pyramid::{BadLoginReply, PyramidEmulator, TokenReply};
+use rpa_auth::ntlm::Scheme;
 use rpa_auth::{AuthClient, Error, ExposeSecret, Placement, RejectReason, SecretString};
-use rpa_auth::{PyramidApi, PyramidPasswordLogin, PyramidPlacement};
+use rpa_auth::{PyramidApi, PyramidPasswordLogin, PyramidPlacement, PyramidWindowsLogin};
 use serde_json::json;
 use support::env_vars::{config_message, vars, with};
+use support::pyspnego::start_acceptor;
 
 const PASSWORD: &str = "Pyr4mid-pass";
 
@@ -359,4 +362,253 @@ async fn password_login_from_env_logs_in() {
     }
     assert_eq!((emulator.logins(), emulator.failed_logins()), (2, 0));
     assert_eq!(emulator.unexpected_requests(), 0);
+}
+
+// Windows SSO (`PyramidWindowsLogin`) against the emulator, whose acceptor verifies NTLMv2 for real, and
+// against an independent acceptor, pyspnego (`tests/ntlm_acceptor.py`).
+
+/// The Windows password of `CORP\analyst` in the emulator.
+const WINDOWS_PASSWORD: &str = "Dom4in-Pass!";
+
+#[tokio::test]
+async fn pyramid_windows_login_yields_a_working_token() {
+    for (api, me) in [
+        (PyramidApi::Api2, "API2/access/getMe"),
+        (PyramidApi::Api3, "API3/access/getMe"),
+    ] {
+        for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
+            let emulator = PyramidEmulator::builder()
+                .windows_user("CORP", "analyst", WINDOWS_PASSWORD)
+                .start()
+                .await
+                .unwrap();
+            let login = PyramidWindowsLogin::new(
+                emulator.url().as_str(),
+                "analyst@CORP",
+                SecretString::from(WINDOWS_PASSWORD),
+            )
+            .unwrap()
+            .api(api)
+            .scheme(scheme);
+            let client = AuthClient::new(login).unwrap();
+            let token = client.credential().await.unwrap();
+            assert!(
+                token.secret().expose_secret().contains('+'),
+                "{api:?} {scheme}"
+            );
+            let response = client.post(me).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{api:?} {scheme}");
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(body["data"]["userName"], r"CORP\analyst");
+            assert_eq!(emulator.handshakes(), 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn pyramid_windows_wrong_password_and_401_relogin() {
+    let emulator = PyramidEmulator::builder()
+        .windows_user("CORP", "analyst", WINDOWS_PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let wrong = PyramidWindowsLogin::new(
+        emulator.url().as_str(),
+        r"CORP\analyst",
+        SecretString::from("bad"),
+    )
+    .unwrap();
+    let error = AuthClient::new(wrong)
+        .unwrap()
+        .credential()
+        .await
+        .unwrap_err();
+    assert!(error.is_login_rejected(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("POST /API2/auth/authenticateUserWindows"),
+        "{error}"
+    );
+
+    let client = AuthClient::new(
+        PyramidWindowsLogin::new(
+            emulator.url().as_str(),
+            r"CORP\analyst",
+            SecretString::from(WINDOWS_PASSWORD),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        client
+            .post("API2/access/getMe")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    emulator.expire_all_tokens();
+    assert_eq!(
+        client
+            .post("API2/access/getMe")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        emulator.handshakes(),
+        2,
+        "a fresh Windows login after the 401"
+    );
+}
+
+const PYRAMID_WINDOWS_ENV: &[(&str, &str)] = &[
+    ("PYRAMID_URL", "https://pyramid.corp.example/"),
+    ("PYRAMID_USERNAME", "analyst"),
+    ("PYRAMID_PASSWORD", WINDOWS_PASSWORD),
+    ("PYRAMID_DOMAIN", "CORP"),
+    ("PYRAMID_API", "3"),
+];
+
+/// Values no Windows login error may quote: the password, and a URL's password.
+const WINDOWS_SECRETS: &[&str] = &[WINDOWS_PASSWORD, "url-Pa55"];
+
+#[test]
+fn windows_login_from_env_reads_user_domain_and_api() {
+    let login = PyramidWindowsLogin::from_env_with(vars(PYRAMID_WINDOWS_ENV)).unwrap();
+    let text = format!("{login:?}");
+    assert!(
+        text.contains(r#"user: "analyst", domain: "CORP""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("api: Api3") && !text.contains(WINDOWS_PASSWORD),
+        "{text}"
+    );
+    let pairs = with(PYRAMID_WINDOWS_ENV, "PYRAMID_API", None);
+    let login = PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap();
+    assert!(format!("{login:?}").contains("api: Api2"));
+}
+
+#[test]
+fn windows_login_from_env_names_the_missing_variable() {
+    // With the `kerberos` feature no password means the current user (see below), so only the others are
+    // missing then.
+    let kerberos = cfg!(feature = "kerberos");
+    for name in ["PYRAMID_URL", "PYRAMID_USERNAME", "PYRAMID_PASSWORD"] {
+        if kerberos && name == "PYRAMID_PASSWORD" {
+            continue;
+        }
+        let error =
+            PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, None)))
+                .unwrap_err();
+        assert_eq!(error.backend(), "pyramid");
+        let message = config_message(error, WINDOWS_SECRETS);
+        assert!(
+            message.contains(name) && message.contains("not set"),
+            "{message}"
+        );
+    }
+    if kerberos {
+        // No password: the current user, and no user name needed.
+        let pairs = with(
+            &with(PYRAMID_WINDOWS_ENV, "PYRAMID_PASSWORD", None),
+            "PYRAMID_USERNAME",
+            None,
+        );
+        let login = PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap();
+        assert!(
+            format!("{login:?}").contains("credentials: None"),
+            "{login:?}"
+        );
+    }
+    // The domain is optional.
+    PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, "PYRAMID_DOMAIN", None)))
+        .unwrap();
+}
+
+#[test]
+fn windows_login_from_env_names_the_malformed_variable() {
+    let url_new = "https://robot:url-Pa55@orch.corp.example/";
+    for (name, value) in [
+        ("PYRAMID_URL", url_new),
+        ("PYRAMID_USERNAME", r"\analyst"),
+        ("PYRAMID_PASSWORD", ""),
+        ("PYRAMID_API", "API4"),
+    ] {
+        // With the `kerberos` feature a blank password, like an unset one, means the current user.
+        if cfg!(feature = "kerberos") && name == "PYRAMID_PASSWORD" {
+            continue;
+        }
+        let error =
+            PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, Some(value))))
+                .unwrap_err();
+        let message = config_message(error, WINDOWS_SECRETS);
+        assert!(message.contains(name), "{name}={value}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn windows_login_from_env_logs_in() {
+    let emulator = PyramidEmulator::builder()
+        .windows_user("CORP", "analyst", WINDOWS_PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let pairs = with(PYRAMID_WINDOWS_ENV, "PYRAMID_URL", Some(&url));
+    let client =
+        AuthClient::new(PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
+    let response = client.post("API3/access/getMe").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["data"]["userName"], r"CORP\analyst");
+    assert_eq!(emulator.handshakes(), 1);
+}
+
+#[tokio::test]
+async fn pyramid_windows_login_against_pyspnego() {
+    let (_child, port) = start_acceptor().await;
+    for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
+        let login = PyramidWindowsLogin::new(
+            &format!("http://127.0.0.1:{port}/"),
+            "alice",
+            SecretString::from(support::pyspnego::PASSWORD),
+        )
+        .unwrap()
+        .domain("CORP")
+        .scheme(scheme);
+        let credential = AuthClient::new(login).unwrap().credential().await.unwrap();
+        // The acceptor's token names the user it authenticated, with `+/=` that must arrive intact.
+        assert_eq!(
+            credential.secret().expose_secret(),
+            "+/+/Q09SUFxhbGljZSE=",
+            "{scheme}"
+        );
+
+        let wrong = PyramidWindowsLogin::new(
+            &format!("http://127.0.0.1:{port}/"),
+            r"CORP\alice",
+            SecretString::from("nope"),
+        )
+        .unwrap()
+        .scheme(scheme);
+        let error = AuthClient::new(wrong)
+            .unwrap()
+            .credential()
+            .await
+            .unwrap_err();
+        assert!(error.is_login_rejected(), "{scheme}: {error}");
+        assert!(
+            error
+                .to_string()
+                .contains("POST /API2/auth/authenticateUserWindows"),
+            "{error}"
+        );
+    }
 }

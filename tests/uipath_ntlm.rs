@@ -1,19 +1,18 @@
-//! Windows authentication through the backends: UiPath NTLM passthrough and Pyramid Windows SSO against the
-//! built-in emulators, whose acceptor verifies NTLMv2 for real. (The same backends run against pyspnego in
-//! `ntlm_pyspnego.rs`.)
+//! UiPath Orchestrator Windows authentication (NTLM/Negotiate passthrough) against the built-in emulator, whose
+//! acceptor verifies NTLMv2 for real, against test servers with broken or missing challenges, and against an
+//! independent acceptor, pyspnego (`tests/ntlm_acceptor.py`).
 
 mod support;
 
 use rpa_auth::emulator::WindowsAuthMode;
-use rpa_auth::emulator::pyramid::PyramidEmulator;
 use rpa_auth::emulator::uipath::{UiPathEmulator, UiPathEmulatorBuilder};
 use rpa_auth::ntlm::Scheme;
 use rpa_auth::{
     AuthClient, Error, ExposeSecret, Placement, RejectReason, SecretString, UiPathNtlmLogin,
 };
-use rpa_auth::{PyramidApi, PyramidWindowsLogin};
 use support::env_vars::{config_message, vars, with};
 use support::ntlm_server::{self, Mode};
+use support::pyspnego::start_acceptor;
 
 const PASSWORD: &str = "Dom4in-Pass!";
 
@@ -229,100 +228,26 @@ async fn server_without_windows_auth_is_reported_as_such() {
 }
 
 #[tokio::test]
-async fn pyramid_windows_login_yields_a_working_token() {
-    for (api, me) in [
-        (PyramidApi::Api2, "API2/access/getMe"),
-        (PyramidApi::Api3, "API3/access/getMe"),
-    ] {
-        for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
-            let emulator = PyramidEmulator::builder()
-                .windows_user("CORP", "analyst", PASSWORD)
-                .start()
-                .await
-                .unwrap();
-            let login = PyramidWindowsLogin::new(
-                emulator.url().as_str(),
-                "analyst@CORP",
-                SecretString::from(PASSWORD),
-            )
-            .unwrap()
-            .api(api)
-            .scheme(scheme);
-            let client = AuthClient::new(login).unwrap();
-            let token = client.credential().await.unwrap();
-            assert!(
-                token.secret().expose_secret().contains('+'),
-                "{api:?} {scheme}"
-            );
-            let response = client.post(me).send().await.unwrap();
-            assert_eq!(response.status(), 200, "{api:?} {scheme}");
-            let body: serde_json::Value =
-                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-            assert_eq!(body["data"]["userName"], r"CORP\analyst");
-            assert_eq!(emulator.handshakes(), 1);
-        }
-    }
-}
-
-#[tokio::test]
-async fn pyramid_windows_wrong_password_and_401_relogin() {
-    let emulator = PyramidEmulator::builder()
-        .windows_user("CORP", "analyst", PASSWORD)
-        .start()
-        .await
-        .unwrap();
-    let wrong = PyramidWindowsLogin::new(
-        emulator.url().as_str(),
-        r"CORP\analyst",
-        SecretString::from("bad"),
+async fn uipath_passthrough_sends_folder_and_tenant_headers() {
+    let emulator = orchestrator().start().await.unwrap();
+    let without = AuthClient::new(ntlm_login(&emulator, PASSWORD)).unwrap();
+    assert_eq!(
+        without.get("odata/Jobs").send().await.unwrap().status(),
+        400,
+        "folder-scoped: 1101"
+    );
+    let with = AuthClient::new(
+        ntlm_login(&emulator, PASSWORD)
+            .folder_id(4)
+            .tenant_header("Default")
+            .unwrap(),
     )
     .unwrap();
-    let error = AuthClient::new(wrong)
-        .unwrap()
-        .credential()
-        .await
-        .unwrap_err();
-    assert!(error.is_login_rejected(), "{error}");
-    assert!(
-        error
-            .to_string()
-            .contains("POST /API2/auth/authenticateUserWindows"),
-        "{error}"
-    );
-
-    let client = AuthClient::new(
-        PyramidWindowsLogin::new(
-            emulator.url().as_str(),
-            r"CORP\analyst",
-            SecretString::from(PASSWORD),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        client
-            .post("API2/access/getMe")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    emulator.expire_all_tokens();
-    assert_eq!(
-        client
-            .post("API2/access/getMe")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        emulator.handshakes(),
-        2,
-        "a fresh Windows login after the 401"
-    );
+    assert_eq!(with.get("odata/Jobs").send().await.unwrap().status(), 200);
+    let sent = emulator.recorded();
+    let last = sent.last().unwrap();
+    assert_eq!(last.headers["x-uipath-organizationunitid"], "4");
+    assert_eq!(last.headers["x-uipath-tenantname"], "Default");
 }
 
 const NTLM_ENV: &[(&str, &str)] = &[
@@ -332,19 +257,11 @@ const NTLM_ENV: &[(&str, &str)] = &[
     ("UIPATH_DOMAIN", "CORP"),
 ];
 
-const PYRAMID_WINDOWS_ENV: &[(&str, &str)] = &[
-    ("PYRAMID_URL", "https://pyramid.corp.example/"),
-    ("PYRAMID_USERNAME", "analyst"),
-    ("PYRAMID_PASSWORD", PASSWORD),
-    ("PYRAMID_DOMAIN", "CORP"),
-    ("PYRAMID_API", "3"),
-];
-
 /// Values no error may quote: the password, and a URL's password.
 const WINDOWS_SECRETS: &[&str] = &[PASSWORD, "url-Pa55"];
 
 #[test]
-fn windows_logins_from_env_read_user_and_domain() {
+fn from_env_reads_user_and_domain() {
     let debug = |pairs: &[(String, String)]| {
         format!("{:?}", UiPathNtlmLogin::from_env_with(vars(pairs)).unwrap())
     };
@@ -379,24 +296,10 @@ fn windows_logins_from_env_read_user_and_domain() {
         );
         assert!(!text.contains(PASSWORD), "{text}");
     }
-
-    let login = PyramidWindowsLogin::from_env_with(vars(PYRAMID_WINDOWS_ENV)).unwrap();
-    let text = format!("{login:?}");
-    assert!(
-        text.contains(r#"user: "analyst", domain: "CORP""#),
-        "{text}"
-    );
-    assert!(
-        text.contains("api: Api3") && !text.contains(PASSWORD),
-        "{text}"
-    );
-    let pairs = with(PYRAMID_WINDOWS_ENV, "PYRAMID_API", None);
-    let login = PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap();
-    assert!(format!("{login:?}").contains("api: Api2"));
 }
 
 #[test]
-fn windows_logins_from_env_name_the_missing_variable() {
+fn from_env_names_the_missing_variable() {
     // With the `kerberos` feature no password means the current user (see below), so only the others are
     // missing then.
     let kerberos = cfg!(feature = "kerberos");
@@ -406,20 +309,6 @@ fn windows_logins_from_env_name_the_missing_variable() {
         }
         let error = UiPathNtlmLogin::from_env_with(vars(&with(NTLM_ENV, name, None))).unwrap_err();
         assert_eq!(error.backend(), "uipath-ntlm");
-        let message = config_message(error, WINDOWS_SECRETS);
-        assert!(
-            message.contains(name) && message.contains("not set"),
-            "{message}"
-        );
-    }
-    for name in ["PYRAMID_URL", "PYRAMID_USERNAME", "PYRAMID_PASSWORD"] {
-        if kerberos && name == "PYRAMID_PASSWORD" {
-            continue;
-        }
-        let error =
-            PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, None)))
-                .unwrap_err();
-        assert_eq!(error.backend(), "pyramid");
         let message = config_message(error, WINDOWS_SECRETS);
         assert!(
             message.contains(name) && message.contains("not set"),
@@ -438,25 +327,13 @@ fn windows_logins_from_env_name_the_missing_variable() {
             format!("{login:?}").contains("credentials: None"),
             "{login:?}"
         );
-        let pairs = with(
-            &with(PYRAMID_WINDOWS_ENV, "PYRAMID_PASSWORD", None),
-            "PYRAMID_USERNAME",
-            None,
-        );
-        let login = PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap();
-        assert!(
-            format!("{login:?}").contains("credentials: None"),
-            "{login:?}"
-        );
     }
     // The domain is optional.
     UiPathNtlmLogin::from_env_with(vars(&with(NTLM_ENV, "UIPATH_DOMAIN", None))).unwrap();
-    PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, "PYRAMID_DOMAIN", None)))
-        .unwrap();
 }
 
 #[test]
-fn windows_logins_from_env_name_the_malformed_variable() {
+fn from_env_names_the_malformed_variable() {
     let url_new = "https://robot:url-Pa55@orch.corp.example/";
     for (name, value) in [
         ("UIPATH_URL", "orch.corp.example"),
@@ -474,67 +351,57 @@ fn windows_logins_from_env_name_the_malformed_variable() {
         let message = config_message(error, WINDOWS_SECRETS);
         assert!(message.contains(name), "{name}={value}: {message}");
     }
-    for (name, value) in [
-        ("PYRAMID_URL", url_new),
-        ("PYRAMID_USERNAME", r"\analyst"),
-        ("PYRAMID_PASSWORD", ""),
-        ("PYRAMID_API", "API4"),
-    ] {
-        if cfg!(feature = "kerberos") && name == "PYRAMID_PASSWORD" {
-            continue;
-        }
-        let error =
-            PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, Some(value))))
-                .unwrap_err();
-        let message = config_message(error, WINDOWS_SECRETS);
-        assert!(message.contains(name), "{name}={value}: {message}");
-    }
 }
 
 #[tokio::test]
-async fn windows_logins_from_env_log_in() {
+async fn from_env_logs_in() {
     let emulator = orchestrator().start().await.unwrap();
     let url = emulator.url().to_string();
     let pairs = with(NTLM_ENV, "UIPATH_URL", Some(&url));
     let client = AuthClient::new(UiPathNtlmLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
     assert_eq!(current_user(&client).await, r"CORP\robot");
     assert_eq!(emulator.unexpected_requests(), 0);
-
-    let emulator = PyramidEmulator::builder()
-        .windows_user("CORP", "analyst", PASSWORD)
-        .start()
-        .await
-        .unwrap();
-    let url = emulator.url().to_string();
-    let pairs = with(PYRAMID_WINDOWS_ENV, "PYRAMID_URL", Some(&url));
-    let client =
-        AuthClient::new(PyramidWindowsLogin::from_env_with(vars(&pairs)).unwrap()).unwrap();
-    let response = client.post("API3/access/getMe").send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-    assert_eq!(body["data"]["userName"], r"CORP\analyst");
-    assert_eq!(emulator.handshakes(), 1);
 }
 
 #[tokio::test]
-async fn uipath_passthrough_sends_folder_and_tenant_headers() {
-    let emulator = orchestrator().start().await.unwrap();
-    let without = AuthClient::new(ntlm_login(&emulator, PASSWORD)).unwrap();
-    assert_eq!(
-        without.get("odata/Jobs").send().await.unwrap().status(),
-        400,
-        "folder-scoped: 1101"
-    );
-    let with = AuthClient::new(
-        ntlm_login(&emulator, PASSWORD)
-            .folder_id(4)
-            .tenant_header("Default")
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(with.get("odata/Jobs").send().await.unwrap().status(), 200);
-    let sent = emulator.recorded();
-    let last = sent.last().unwrap();
-    assert_eq!(last.headers["x-uipath-organizationunitid"], "4");
-    assert_eq!(last.headers["x-uipath-tenantname"], "Default");
+async fn uipath_ntlm_passthrough_against_pyspnego() {
+    let (_child, port) = start_acceptor().await;
+    for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
+        let login = UiPathNtlmLogin::new(
+            &format!("http://127.0.0.1:{port}/"),
+            r"CORP\alice",
+            SecretString::from(support::pyspnego::PASSWORD),
+        )
+        .unwrap()
+        .scheme(scheme);
+        let client = AuthClient::new(login).unwrap();
+        for _ in 0..3 {
+            let response = client.get("odata/Jobs").send().await.unwrap();
+            assert_eq!(response.status(), 200, "{scheme}");
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(body["user"], r"CORP\alice", "{scheme}");
+        }
+
+        let wrong = UiPathNtlmLogin::new(
+            &format!("http://127.0.0.1:{port}/"),
+            r"CORP\alice",
+            SecretString::from("wrong-password"),
+        )
+        .unwrap()
+        .scheme(scheme);
+        let error = AuthClient::new(wrong)
+            .unwrap()
+            .get("odata/Jobs")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.reject_reason(),
+            Some(RejectReason::BadCredentials),
+            "{scheme}: {error}"
+        );
+        assert!(error.to_string().starts_with("uipath-ntlm: "), "{error}");
+        assert!(!error.to_string().contains("wrong-password"));
+    }
 }
