@@ -1,4 +1,6 @@
-//! UiPath bearer login against the built-in Orchestrator emulator.
+//! UiPath bearer login against the built-in Orchestrator emulator, and its configuration from the environment.
+
+mod support;
 
 use std::time::Duration;
 
@@ -7,6 +9,7 @@ use rpa_auth::emulator::uipath::{
     Envelope, ErrorBody, TokenFormat, UiPathEmulator, UiPathEmulatorBuilder,
 };
 use rpa_auth::{AuthClient, Error, ExposeSecret, RejectReason, SecretString, UiPathBearerLogin};
+use support::env_vars::{config_message, vars, with};
 
 const PASSWORD: &str = "Orch-S3cret!";
 const LOGIN_PATH: &str = "/api/Account/Authenticate";
@@ -421,4 +424,66 @@ impl JsonBody for reqwest::Response {
     async fn json_body(self) -> serde_json::Value {
         serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
     }
+}
+
+const BEARER_ENV: &[(&str, &str)] = &[
+    ("UIPATH_URL", "https://orch.corp.example/"),
+    ("UIPATH_USERNAME", "admin"),
+    ("UIPATH_PASSWORD", "hunter2-Pa55"),
+    ("UIPATH_TENANT", "Default"),
+    ("UIPATH_FOLDER_ID", "42"),
+];
+
+#[tokio::test]
+async fn bearer_login_from_env_logs_in() {
+    let emulator = UiPathEmulator::builder()
+        .user("admin", "hunter2-Pa55")
+        .require_tenancy_name(true)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let pairs = with(BEARER_ENV, "UIPATH_URL", Some(&url));
+    let login = UiPathBearerLogin::from_env_with(vars(&pairs)).unwrap();
+    assert!(!format!("{login:?}").contains("hunter2"));
+    let client = AuthClient::new(login).unwrap();
+    let response = client.get("odata/Jobs").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        emulator.recorded()[1].headers["x-uipath-organizationunitid"],
+        "42"
+    );
+}
+
+#[test]
+fn bearer_login_from_env_names_what_is_missing_or_malformed() {
+    for name in ["UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD"] {
+        let error =
+            UiPathBearerLogin::from_env_with(vars(&with(BEARER_ENV, name, None))).unwrap_err();
+        assert_eq!(error.backend(), "uipath");
+        let message = config_message(error, &["hunter2"]);
+        assert!(
+            message.contains(name) && message.contains("not set"),
+            "{message}"
+        );
+    }
+    for (name, value) in [
+        ("UIPATH_URL", "orch.corp.example"),
+        ("UIPATH_PASSWORD", ""),
+        ("UIPATH_FOLDER_ID", "4.2"),
+    ] {
+        let error = UiPathBearerLogin::from_env_with(vars(&with(BEARER_ENV, name, Some(value))))
+            .unwrap_err();
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        let message = config_message(error, &["hunter2"]);
+        assert!(message.contains(name), "{name}={value}: {message}");
+    }
+    // Optional ones may be absent.
+    let pairs = with(
+        &with(BEARER_ENV, "UIPATH_TENANT", None),
+        "UIPATH_FOLDER_ID",
+        None,
+    );
+    UiPathBearerLogin::from_env_with(vars(&pairs)).unwrap();
 }

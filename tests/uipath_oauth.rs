@@ -1,16 +1,15 @@
 //! UiPath OAuth2 client credentials against the Orchestrator emulator: token, expiry, errors, token
-//! endpoint derivation and fallback; and configuration from the environment for both UiPath backends.
+//! endpoint derivation and fallback; configuration from the environment.
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use rpa_auth::emulator::uipath::{IdentityProfile, UiPathEmulator, WrongTokenPath};
 use rpa_auth::{
-    AuthClient, Error, ExposeSecret, RejectReason, SecretString, UiPathBearerLogin,
-    UiPathClientCredentialsLogin,
+    AuthClient, Error, ExposeSecret, RejectReason, SecretString, UiPathClientCredentialsLogin,
 };
+use support::env_vars::{config_message, vars, with};
 use support::servers::canned;
 
 const CLIENT_ID: &str = "7f1c6a2e-robot";
@@ -406,23 +405,6 @@ async fn neither_endpoint_is_explained() {
     assert_eq!(error.reject_reason(), Some(RejectReason::Unsupported));
 }
 
-fn vars<K: AsRef<str>, V: AsRef<str>>(
-    pairs: &[(K, V)],
-) -> impl Fn(&str) -> Option<String> + use<K, V> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-        .collect();
-    move |name| map.get(name).cloned()
-}
-
-fn config_message(error: Error) -> String {
-    match &error {
-        Error::Config { message, .. } => message.clone(),
-        other => panic!("expected a configuration error, got {other:?}"),
-    }
-}
-
 const OAUTH_ENV: &[(&str, &str)] = &[
     ("UIPATH_URL", "https://cloud.uipath.com/acme/DefaultTenant"),
     ("UIPATH_CLIENT_ID", CLIENT_ID),
@@ -431,22 +413,6 @@ const OAUTH_ENV: &[(&str, &str)] = &[
     ("UIPATH_TENANT", "DefaultTenant"),
     ("UIPATH_FOLDER_PATH", "Shared/Finance"),
 ];
-
-fn with<K: AsRef<str>, V: AsRef<str>>(
-    base: &[(K, V)],
-    name: &str,
-    value: Option<&str>,
-) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = base
-        .iter()
-        .filter(|(k, _)| k.as_ref() != name)
-        .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-        .collect();
-    if let Some(value) = value {
-        pairs.push((name.to_owned(), value.to_owned()));
-    }
-    pairs
-}
 
 #[test]
 fn client_credentials_from_env() {
@@ -490,7 +456,7 @@ fn client_credentials_from_env_names_what_is_missing() {
         let error = UiPathClientCredentialsLogin::from_env_with(vars(&with(OAUTH_ENV, name, None)))
             .unwrap_err();
         assert_eq!(error.backend(), "uipath-oauth");
-        let message = config_message(error);
+        let message = config_message(error, &[CLIENT_SECRET]);
         assert!(
             message.contains(name) && message.contains("not set"),
             "{message}"
@@ -523,71 +489,9 @@ fn client_credentials_from_env_names_what_is_malformed() {
             UiPathClientCredentialsLogin::from_env_with(vars(&with(OAUTH_ENV, name, Some(value))))
                 .unwrap_err();
         assert_no_secret(&error);
-        let message = config_message(error);
+        let message = config_message(error, &[CLIENT_SECRET]);
         assert!(message.contains(name), "{name}={value}: {message}");
     }
-}
-
-const BEARER_ENV: &[(&str, &str)] = &[
-    ("UIPATH_URL", "https://orch.corp.example/"),
-    ("UIPATH_USERNAME", "admin"),
-    ("UIPATH_PASSWORD", "hunter2-Pa55"),
-    ("UIPATH_TENANT", "Default"),
-    ("UIPATH_FOLDER_ID", "42"),
-];
-
-#[tokio::test]
-async fn bearer_login_from_env_logs_in() {
-    let emulator = UiPathEmulator::builder()
-        .user("admin", "hunter2-Pa55")
-        .require_tenancy_name(true)
-        .start()
-        .await
-        .unwrap();
-    let url = emulator.url().to_string();
-    let pairs = with(BEARER_ENV, "UIPATH_URL", Some(&url));
-    let login = UiPathBearerLogin::from_env_with(vars(&pairs)).unwrap();
-    assert!(!format!("{login:?}").contains("hunter2"));
-    let client = AuthClient::new(login).unwrap();
-    let response = client.get("odata/Jobs").send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        emulator.recorded()[1].headers["x-uipath-organizationunitid"],
-        "42"
-    );
-}
-
-#[test]
-fn bearer_login_from_env_names_what_is_missing_or_malformed() {
-    for name in ["UIPATH_URL", "UIPATH_USERNAME", "UIPATH_PASSWORD"] {
-        let error =
-            UiPathBearerLogin::from_env_with(vars(&with(BEARER_ENV, name, None))).unwrap_err();
-        assert_eq!(error.backend(), "uipath");
-        let message = config_message(error);
-        assert!(
-            message.contains(name) && message.contains("not set"),
-            "{message}"
-        );
-    }
-    for (name, value) in [
-        ("UIPATH_URL", "orch.corp.example"),
-        ("UIPATH_PASSWORD", ""),
-        ("UIPATH_FOLDER_ID", "4.2"),
-    ] {
-        let error = UiPathBearerLogin::from_env_with(vars(&with(BEARER_ENV, name, Some(value))))
-            .unwrap_err();
-        let text = format!("{error} {error:?}");
-        assert!(!text.contains("hunter2"), "{text}");
-        let message = config_message(error);
-        assert!(message.contains(name), "{name}={value}: {message}");
-    }
-    // Optional ones may be absent.
-    let pairs = with(
-        &with(BEARER_ENV, "UIPATH_TENANT", None),
-        "UIPATH_FOLDER_ID",
-        None,
-    );
-    UiPathBearerLogin::from_env_with(vars(&pairs)).unwrap();
 }
 
 #[tokio::test]
