@@ -708,3 +708,18 @@ async fn falls_back_to_v1_when_the_token_filter_answers_v2_with_um1117() {
         "the v2 refusal is not a failed login"
     );
 }
+
+#[test]
+fn debug_of_the_emulator_builder_hides_passwords_keys_and_codes() {
+    let text = format!(
+        "{:?}",
+        AutomationAnywhereEmulator::builder()
+            .user("creator", "emu-pass-6")
+            .api_key_user("runner", "emu-key-7")
+            .mfa_code(424_242)
+    );
+    for secret in ["emu-pass", "emu-key", "424242"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert!(text.contains("creator"), "{text}");
+}

@@ -375,6 +375,7 @@ fn plain_http_is_refused_for_remote_hosts_unless_allowed() {
     );
 }
 
+/// The wrapper's types; each backend's login is checked in its own test file.
 #[test]
 fn debug_of_secret_holding_types_is_redacted() {
     let login = UiPathBearerLogin::new(
@@ -387,61 +388,15 @@ fn debug_of_secret_holding_types_is_redacted() {
     let credential = bearer(7, TEN_MINUTES);
     let builder = AuthClient::builder(login.clone());
     let middleware = rpa_auth::middleware::AuthMiddleware::new(client.clone());
-    let ntlm = rpa_auth::UiPathNtlmLogin::new(
-        "https://orch.example.com/",
-        r"CORP\robot",
-        SecretString::from("pa55-w0rd"),
-    )
-    .unwrap();
     for text in [
-        format!("{login:?}"),
         format!("{client:?}"),
         format!("{builder:?}"),
         format!("{middleware:?}"),
-        format!("{ntlm:?}"),
         format!("{credential:?}"),
         format!("{:?}", client.get("odata/Jobs")),
     ] {
         assert!(!text.contains("pa55-w0rd"), "{text}");
         assert!(!text.contains("token-7"), "{text}");
-    }
-}
-
-#[test]
-fn debug_of_emulator_builders_hides_passwords_keys_and_codes() {
-    use rpa_auth::emulator::automation_anywhere::AutomationAnywhereEmulator;
-    use rpa_auth::emulator::pyramid::PyramidEmulator;
-    use rpa_auth::emulator::uipath::UiPathEmulator;
-    let texts = [
-        format!(
-            "{:?}",
-            UiPathEmulator::builder()
-                .user("admin", "emu-pass-1")
-                .windows_user("CORP", "robot", "emu-pass-2")
-                .client("app", "emu-secret-3", &["OR.Jobs"])
-        ),
-        format!(
-            "{:?}",
-            PyramidEmulator::builder()
-                .user("analyst", "emu-pass-4")
-                .windows_user("CORP", "a", "emu-pass-5")
-        ),
-        format!(
-            "{:?}",
-            AutomationAnywhereEmulator::builder()
-                .user("creator", "emu-pass-6")
-                .api_key_user("runner", "emu-key-7")
-                .mfa_code(424_242)
-        ),
-    ];
-    for text in texts {
-        for secret in ["emu-pass", "emu-secret", "emu-key", "424242"] {
-            assert!(!text.contains(secret), "{text}");
-        }
-        assert!(
-            text.contains("admin") || text.contains("analyst") || text.contains("creator"),
-            "{text}"
-        );
     }
 }
 

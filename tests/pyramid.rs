@@ -612,3 +612,15 @@ async fn pyramid_windows_login_against_pyspnego() {
         );
     }
 }
+
+#[test]
+fn debug_of_the_emulator_builder_hides_passwords() {
+    let text = format!(
+        "{:?}",
+        PyramidEmulator::builder()
+            .user("analyst", "emu-pass-4")
+            .windows_user("CORP", "a", "emu-pass-5")
+    );
+    assert!(!text.contains("emu-pass"), "{text}");
+    assert!(text.contains("analyst"), "{text}");
+}

@@ -487,3 +487,30 @@ fn bearer_login_from_env_names_what_is_missing_or_malformed() {
     );
     UiPathBearerLogin::from_env_with(vars(&pairs)).unwrap();
 }
+
+#[test]
+fn debug_of_the_login_is_redacted() {
+    let login = UiPathBearerLogin::new(
+        "https://orch.example.com/",
+        "admin",
+        SecretString::from("pa55-w0rd"),
+    )
+    .unwrap();
+    let text = format!("{login:?}");
+    assert!(!text.contains("pa55-w0rd"), "{text}");
+}
+
+#[test]
+fn debug_of_the_emulator_builder_hides_passwords_and_secrets() {
+    let text = format!(
+        "{:?}",
+        UiPathEmulator::builder()
+            .user("admin", "emu-pass-1")
+            .windows_user("CORP", "robot", "emu-pass-2")
+            .client("app", "emu-secret-3", &["OR.Jobs"])
+    );
+    for secret in ["emu-pass", "emu-secret"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert!(text.contains("admin"), "{text}");
+}

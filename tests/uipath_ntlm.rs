@@ -405,3 +405,15 @@ async fn uipath_ntlm_passthrough_against_pyspnego() {
         assert!(!error.to_string().contains("wrong-password"));
     }
 }
+
+#[test]
+fn debug_of_the_login_is_redacted() {
+    let login = UiPathNtlmLogin::new(
+        "https://orch.example.com/",
+        r"CORP\robot",
+        SecretString::from("pa55-w0rd"),
+    )
+    .unwrap();
+    let text = format!("{login:?}");
+    assert!(!text.contains("pa55-w0rd"), "{text}");
+}
