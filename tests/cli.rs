@@ -81,7 +81,8 @@ struct Case {
     stderr_lines: Option<usize>,
     stderr_starts: Option<&'static str>,
     stderr_has: &'static [&'static str],
-    stderr_lacks: &'static [&'static str],
+    /// Neither stdout nor stderr may contain any of these (secrets, bad values).
+    output_lacks: &'static [&'static str],
     /// Server counters after the run.
     counters: &'static [(Counter, u64)],
     token_works: Option<TokenWorks>,
@@ -99,7 +100,7 @@ const CASE: Case = Case {
     stderr_lines: None,
     stderr_starts: None,
     stderr_has: &[],
-    stderr_lacks: &[],
+    output_lacks: &[],
     counters: &[],
     token_works: None,
 };
@@ -150,7 +151,7 @@ const CASES: &[Case] = &[
         stderr_lines: Some(1),
         stderr_starts: Some("error: uipath: "),
         stderr_has: &["POST /api/Account/Authenticate", "errorCode 1000"],
-        stderr_lacks: &["very-wrong-secret"],
+        output_lacks: &["very-wrong-secret"],
         ..CASE
     },
     Case {
@@ -261,7 +262,7 @@ const CASES: &[Case] = &[
         stderr_starts: Some(
             "error: aa: multi-factor code required: login rejected by POST /v2/authentication",
         ),
-        stderr_lacks: &[PASSWORD],
+        output_lacks: &[PASSWORD],
         ..CASE
     },
     Case {
@@ -282,7 +283,7 @@ const CASES: &[Case] = &[
             ("RPA_AUTH_MFA_CODE", "12x"),
         ],
         code: 2,
-        stderr_lacks: &["12x"],
+        output_lacks: &["12x"],
         ..CASE
     },
     Case {
@@ -354,7 +355,7 @@ const CASES: &[Case] = &[
         stderr_starts: Some(
             "error: uipath-oauth: invalid client: login rejected by POST /identity/connect/token",
         ),
-        stderr_lacks: &["wrong-secret"],
+        output_lacks: &["wrong-secret"],
         ..CASE
     },
     Case {
@@ -400,7 +401,7 @@ const CASES: &[Case] = &[
         ],
         code: 2,
         stderr_has: &["AA_MFA_CODE"],
-        stderr_lacks: &["4242x", PASSWORD],
+        output_lacks: &["4242x", PASSWORD],
         ..CASE
     },
     Case {
@@ -707,7 +708,7 @@ async fn run_case(binary: &Path, case: &Case) -> Result<(), String> {
     for part in case.stderr_has {
         check(stderr.contains(part), format!("stderr lacks {part:?}"));
     }
-    for part in case.stderr_lacks {
+    for part in case.output_lacks {
         check(
             !stderr.contains(part) && !stdout.contains(part),
             format!("the output contains {part:?}"),
