@@ -637,3 +637,34 @@ async fn redis_store_leases_writes_and_compares_before_deleting() {
     let refused = outside.read(&other).await.unwrap_err();
     assert!(!refused.to_string().contains("acl-Pa55"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_authentication_is_never_stored() {
+    let cache = Cache::file(false);
+    let emulator = UiPathEmulator::builder()
+        .windows_user("CORP", "robot", PASSWORD)
+        .start()
+        .await
+        .unwrap();
+    let url = emulator.url().to_string();
+    let args = [
+        "--backend",
+        "uipath-ntlm",
+        "--url",
+        &url,
+        "--user",
+        "robot",
+        "--domain",
+        "CORP",
+        "call",
+        "GET",
+        "odata/Robots",
+    ];
+    for _ in 0..2 {
+        cache.run(&args, WITH_PASSWORD).await;
+    }
+    // An authenticated connection cannot be shared: each process makes its own handshake, nothing is kept.
+    assert_eq!(emulator.handshakes(), 2);
+    let kept = std::fs::read_dir(&cache.target).map_or(0, |entries| entries.count());
+    assert_eq!(kept, 0);
+}
