@@ -30,8 +30,8 @@ use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
 use crate::future::BoxFuture;
-use crate::{jwt, origin};
 use crate::store::LoginIdentity;
+use crate::{jwt, origin};
 
 const BACKEND: &str = "aa";
 

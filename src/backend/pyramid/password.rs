@@ -17,8 +17,8 @@ use crate::backend::{authenticator_by_login, from_env_constructors, require_name
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Error, Result};
-use crate::{exchange, origin};
 use crate::store::LoginIdentity;
+use crate::{exchange, origin};
 
 /// Logs into Pyramid Analytics with a user name and password.
 ///

@@ -22,8 +22,8 @@ use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
-use crate::{jwt, origin};
 use crate::store::LoginIdentity;
+use crate::{jwt, origin};
 
 const BACKEND: &str = "uipath";
 
