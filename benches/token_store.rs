@@ -59,7 +59,7 @@ async fn lookups(client: &AuthClient) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let emulator = UiPathEmulator::builder()
-        .user("Default", "admin", "bench")
+        .user("admin", "bench")
         .start()
         .await
         .expect("emulator");

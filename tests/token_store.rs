@@ -152,8 +152,8 @@ fn text(bytes: &[u8]) -> String {
 
 async fn orchestrator() -> UiPathEmulator {
     UiPathEmulator::builder()
-        .user("Default", "admin", PASSWORD)
-        .user("Default", "bob", PASSWORD)
+        .user("admin", PASSWORD)
+        .user("bob", PASSWORD)
         .start()
         .await
         .unwrap()
