@@ -10,11 +10,16 @@
 //! A flag that is absent falls back to the vendor variable of the same meaning (`UIPATH_URL`,
 //! `UIPATH_CLIENT_ID`, `AA_URL`, `PYRAMID_USERNAME`, …; see the README), and a secret to the vendor's
 //! variable when its `RPA_AUTH_*` variable is unset.
+//! `--token-cache` (or `RPA_AUTH_TOKEN_CACHE`) shares one login between every process that names the same
+//! directory or Redis server; `RPA_AUTH_CACHE_KEY` (32 random bytes, base64) encrypts the entries.
 //! Exit status: 0 when every response was 2xx, 1 on failure (one `error:` line on stderr), 2 on usage errors.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rpa_auth::store::file::FileStore;
+use rpa_auth::store::{EncryptionKey, TokenStore};
 use rpa_auth::{
     AuthClient, AutomationAnywhereLogin, ExposeSecret, PyramidPasswordLogin, PyramidWindowsLogin,
     UiPathBearerLogin, UiPathClientCredentialsLogin, UiPathNtlmLogin,
@@ -29,9 +34,13 @@ options:
   --url <BASE_URL>   --user <NAME>   --tenant <NAME>   --domain <NAME>   --folder-id <ID>
   --client-id <ID>   --scope <SCOPES>   --allow-http
   --spn <SERVICE/HOST or SERVICE@HOST>   Kerberos service name (default HTTP@<host of the URL>)
+  --token-cache <DIR | redis://HOST:PORT[/DB] | rediss://... | redis+unix:///PATH>
+                     share one login with every process using the same cache (or RPA_AUTH_TOKEN_CACHE)
+  --token-cache-lease <SECONDS>   how long a login in progress holds the cache's lease (default 60)
 
 secrets only from the environment:
   RPA_AUTH_PASSWORD, RPA_AUTH_API_KEY, RPA_AUTH_MFA_CODE, RPA_AUTH_CLIENT_SECRET
+  RPA_AUTH_CACHE_KEY: encrypts the token cache (32 random bytes in base64; required for Redis)
 
 uipath-ntlm and pyramid-windows with no password set log in as the current user from the Kerberos
 ticket cache (kinit, KRB5CCNAME); --user is then not needed (built with --features kerberos)
@@ -71,6 +80,8 @@ struct Options {
     client_id: Option<String>,
     scope: Option<String>,
     allow_http: bool,
+    token_cache: Option<String>,
+    token_cache_lease: Option<Duration>,
     data: Option<String>,
     repeat: u32,
     interval: Duration,
@@ -131,6 +142,18 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<(Options, Command), S
                 options.interval = Duration::from_secs_f64(seconds);
             }
             "--allow-http" => options.allow_http = true,
+            "--token-cache" => options.token_cache = Some(value("--token-cache")?),
+            "--token-cache-lease" => {
+                let text = value("--token-cache-lease")?;
+                let seconds: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| {
+                        Stop::Usage(format!("--token-cache-lease takes seconds, not `{text}`"))
+                    })?;
+                options.token_cache_lease = Some(Duration::from_secs_f64(seconds));
+            }
             "-h" | "--help" => return Err(Stop::Usage(String::new())),
             flag if flag.starts_with("--") => {
                 return Err(Stop::Usage(format!("unknown option {flag}")));
@@ -323,7 +346,50 @@ fn build_client(options: &Options) -> Result<AuthClient, Stop> {
         }
         other => return Err(Stop::Usage(format!("unknown backend `{other}`"))),
     };
+    let client = match token_store(options)? {
+        Some(store) => client.token_store(store),
+        None => client,
+    };
     Ok(client.allow_http(options.allow_http).build()?)
+}
+
+/// The token store `--token-cache` (or `RPA_AUTH_TOKEN_CACHE`) names, sealed with `RPA_AUTH_CACHE_KEY`.
+fn token_store(options: &Options) -> Result<Option<Arc<dyn TokenStore>>, Stop> {
+    let Some(target) = options
+        .token_cache
+        .clone()
+        .or_else(|| std::env::var("RPA_AUTH_TOKEN_CACHE").ok())
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let key = EncryptionKey::from_env().map_err(|e| Stop::Usage(e.to_string()))?;
+    if target.starts_with("redis://")
+        || target.starts_with("rediss://")
+        || target.starts_with("redis+unix://")
+        || target.starts_with("unix://")
+    {
+        let key = key.ok_or_else(|| {
+            Stop::Usage(
+                "RPA_AUTH_CACHE_KEY is required for a Redis token cache (`openssl rand -base64 32`)"
+                    .into(),
+            )
+        })?;
+        let mut store = rpa_auth::store::redis::RedisStore::new(&target, key)
+            .map_err(|e| Stop::Usage(format!("--token-cache: {e}")))?;
+        if let Some(lease) = options.token_cache_lease {
+            store = store.lease(lease);
+        }
+        return Ok(Some(Arc::new(store)));
+    }
+    let mut store = FileStore::new(target);
+    if let Some(key) = key {
+        store = store.encryption_key(key);
+    }
+    if let Some(lease) = options.token_cache_lease {
+        store = store.lease(lease);
+    }
+    Ok(Some(Arc::new(store)))
 }
 
 /// A response body on one line: JSON loses its line breaks (raw ones cannot be inside its strings, so

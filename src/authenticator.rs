@@ -9,6 +9,7 @@ use url::Url;
 use crate::credential::Credential;
 use crate::error::Result;
 use crate::future::BoxFuture;
+use crate::store::LoginIdentity;
 
 /// One way of logging into one server. Each backend implements it; the
 /// [`AuthClient`](crate::AuthClient) decides when to call it (caching, refresh, 401 retry).
@@ -50,6 +51,13 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
         self.authenticate(http)
     }
 
+    /// Who this login is for, so a [token store](crate::store) keeps one entry per account. `None` (the
+    /// default) keeps the login out of every store: right for logins that are an authenticated connection
+    /// (NTLM), and for any authenticator that cannot name its account.
+    fn store_identity(&self) -> Option<LoginIdentity> {
+        None
+    }
+
     /// Ends the server-side session of `current`. The default does nothing, for servers without logout.
     fn logout<'a>(
         &'a self,
@@ -83,6 +91,9 @@ macro_rules! forward_authenticator {
                 current: &'a Credential,
             ) -> BoxFuture<'a, Result<Credential>> {
                 (**self).refresh(http, current)
+            }
+            fn store_identity(&self) -> Option<LoginIdentity> {
+                (**self).store_identity()
             }
             fn logout<'a>(
                 &'a self,

@@ -2,6 +2,7 @@
 //! early refresh, one login in flight, retry once on 401 — and places the credential on each request.
 
 mod cache;
+mod shared;
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,7 +18,9 @@ use crate::credential::Credential;
 use crate::error::{Endpoint, Error, Result};
 use crate::future::BoxFuture;
 use crate::origin;
+use crate::store::{StoreKey, TokenStore};
 use cache::{Config, CredentialCache};
+use shared::SharedStore;
 
 pub use cache::{
     DEFAULT_LOGIN_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_REFRESH_BUFFER,
@@ -226,6 +229,7 @@ impl AuthClient {
             endpoint = %endpoint,
             "answered 401: renewing the credential and retrying once"
         );
+        self.inner.cache.discard(&credential).await;
         let Some(retry) = replay else {
             self.inner.cache.reject(generation);
             return Err(SendFailure::Auth(Error::BodyNotReplayable {
@@ -329,6 +333,8 @@ pub struct AuthClientBuilder {
     http: Option<reqwest::Client>,
     config: Config,
     allow_http: bool,
+    store: Option<Arc<dyn TokenStore>>,
+    store_retry_interval: Duration,
 }
 
 impl AuthClientBuilder {
@@ -338,7 +344,26 @@ impl AuthClientBuilder {
             http: None,
             config: Config::default(),
             allow_http: false,
+            store: None,
+            store_retry_interval: shared::STORE_RETRY_INTERVAL,
         }
+    }
+
+    /// A token store shared with other clients, processes or machines (see [`crate::store`]): consulted
+    /// only when this client has no usable credential in memory, so that N clients of one account make
+    /// one login. Logins whose authenticator names no [identity](Authenticator::store_identity), such as
+    /// NTLM's authenticated connections, never go through it. Defaults to none: every client logs in by
+    /// itself.
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// After the token store fails, how long the client logs in by itself before trying the store again.
+    /// Defaults to 30 s.
+    pub fn token_store_retry_interval(mut self, interval: Duration) -> Self {
+        self.store_retry_interval = interval;
+        self
     }
 
     /// The `reqwest::Client` used for logins and calls alike: bring your own for a custom root CA, a
@@ -420,11 +445,21 @@ impl AuthClientBuilder {
                     Error::config(backend, format!("could not build the HTTP client ({e})"))
                 })?,
         };
+        let mut cache = CredentialCache::new(http, self.auth.clone(), self.config);
+        match (self.store, self.auth.store_identity()) {
+            (Some(store), Some(identity)) => {
+                let key = StoreKey::new(backend, &base, &identity);
+                cache = cache.with_store(SharedStore::new(store, key, self.store_retry_interval));
+            }
+            (Some(store), None) => tracing::debug!(
+                backend,
+                store = store.kind(),
+                "this login cannot be shared (no account identity, or an authenticated connection); the token store is not used"
+            ),
+            (None, _) => {}
+        }
         Ok(AuthClient {
-            inner: Arc::new(Inner {
-                base,
-                cache: CredentialCache::new(http, self.auth, self.config),
-            }),
+            inner: Arc::new(Inner { base, cache }),
         })
     }
 }

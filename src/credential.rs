@@ -96,6 +96,24 @@ impl Credential {
         }
     }
 
+    /// A credential read back from a token store, its times already on this process's clock.
+    pub(crate) fn restored(
+        secret: SecretString,
+        placement: Placement,
+        headers: HeaderMap,
+        issued_at: Instant,
+        expires_at: Option<Instant>,
+    ) -> Self {
+        Self {
+            secret,
+            placement,
+            issued_at,
+            expires_at,
+            headers,
+            transport: None,
+        }
+    }
+
     /// The transport of a [`Placement::Connection`] credential.
     pub fn transport(&self) -> Option<&Arc<dyn AuthenticatedTransport>> {
         self.transport.as_ref()

@@ -11,6 +11,7 @@ pub mod error;
 #[cfg(feature = "middleware")]
 pub mod middleware;
 pub mod ntlm;
+pub mod store;
 
 mod backend;
 mod env;

@@ -30,6 +30,7 @@ use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
 use crate::future::BoxFuture;
+use crate::store::LoginIdentity;
 use crate::{jwt, origin};
 
 const BACKEND: &str = "aa";
@@ -651,6 +652,10 @@ fn is_refusal(status: StatusCode) -> bool {
 }
 
 authenticator_by_login!(AutomationAnywhereLogin, {
+    fn store_identity(&self) -> Option<LoginIdentity> {
+        Some(LoginIdentity::new(&self.username))
+    }
+
     fn refresh<'a>(
         &'a self,
         http: &'a reqwest::Client,

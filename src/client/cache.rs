@@ -15,6 +15,8 @@ use crate::authenticator::Authenticator;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 
+use super::shared::{Obtained, SharedFailure, SharedStore};
+
 /// How long before expiry a credential is renewed: 5 minutes (as Azure and UiPath's own PowerShell
 /// client do), but never more than half the credential's lifetime, so short-lived tokens are still used.
 pub const DEFAULT_REFRESH_BUFFER: Duration = Duration::from_secs(5 * 60);
@@ -70,6 +72,7 @@ pub(crate) struct CredentialCache {
     config: Config,
     state: Mutex<State>,
     login_lock: tokio::sync::Mutex<()>,
+    shared: Option<SharedStore>,
 }
 
 #[derive(Default)]
@@ -79,6 +82,8 @@ struct State {
     attempts: u64,
     failure: Option<Failure>,
     refresh_not_before: Option<Instant>,
+    /// The credential the server last answered 401 to, so a token store's copy of it is not taken back.
+    rejected: Option<Credential>,
 }
 
 struct Cached {
@@ -116,8 +121,16 @@ impl State {
             .as_ref()
             .is_some_and(|c| c.generation == generation)
         {
-            self.current = None;
+            self.rejected = self.current.take().map(|cached| cached.credential);
         }
+    }
+}
+
+/// True when `credential` is outside its refresh window at `now` (as [`State::fresh`] decides).
+fn is_fresh(credential: &Credential, now: Instant, buffer: Duration) -> bool {
+    match (credential.expires_at(), credential.lifetime()) {
+        (Some(expires_at), Some(lifetime)) => now + buffer.min(lifetime / 2) < expires_at,
+        _ => true,
     }
 }
 
@@ -130,7 +143,14 @@ impl CredentialCache {
             config,
             state: Mutex::new(State::default()),
             login_lock: tokio::sync::Mutex::new(()),
+            shared: None,
         }
+    }
+
+    /// Consults `shared` on every miss before logging in.
+    pub(crate) fn with_store(mut self, shared: SharedStore) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// The `reqwest::Client` logins go through.
@@ -172,8 +192,20 @@ impl CredentialCache {
         let _login = self.login_lock.lock().await;
         let current = self.state().current.take();
         match current {
-            Some(cached) => self.auth.logout(&self.http, &cached.credential).await,
+            Some(cached) => {
+                let result = self.auth.logout(&self.http, &cached.credential).await;
+                self.discard(&cached.credential).await;
+                result
+            }
             None => Ok(()),
+        }
+    }
+
+    /// Removes `credential` from the token store, if there is one and it still holds that token (after a
+    /// 401 or a logout), so other processes do not take it back.
+    pub(crate) async fn discard(&self, credential: &Credential) {
+        if let Some(shared) = &self.shared {
+            shared.discard(self.backend(), credential).await;
         }
     }
 
@@ -263,6 +295,7 @@ impl CredentialCache {
                 });
                 state.failure = None;
                 state.refresh_not_before = None;
+                state.rejected = None;
                 Ok((credential, generation))
             }
             Err(error) => {
@@ -293,9 +326,42 @@ impl CredentialCache {
     }
 
     /// The miss path: where a credential comes from when the cache has none it may hand out. Called
-    /// with the login lock held, so at most one runs at a time. Today it logs in (or renews), trying
-    /// again after a 429 or 503 as the server asks.
+    /// with the login lock held, so at most one runs at a time. With a token store: another process's
+    /// entry when there is a usable one, else this process's login under the store's lease; a failing
+    /// store means a login of its own. Without one: a login (or renewal).
     async fn obtain(&self, need: &Need) -> Result<Credential> {
+        let shared = match &self.shared {
+            Some(shared) if shared.available() => shared,
+            _ => return self.log_in(need).await,
+        };
+        let rejected = self.state().rejected.clone();
+        let buffer = self.config.refresh_buffer;
+        let usable = |credential: &Credential| is_fresh(credential, Instant::now(), buffer);
+        let obtained = shared
+            .obtain(self.backend(), rejected.as_ref(), usable, || {
+                self.log_in(need)
+            })
+            .await;
+        match obtained {
+            Ok(Obtained::Found(credential)) => {
+                tracing::debug!(
+                    backend = self.backend(),
+                    store = shared.kind(),
+                    "credential taken from the token store, not a login"
+                );
+                Ok(credential)
+            }
+            Ok(Obtained::LoggedIn(credential)) => Ok(credential),
+            Err(SharedFailure::Login(error)) => Err(error),
+            Err(SharedFailure::Store(error)) => {
+                shared.failed(self.backend(), &error);
+                self.log_in(need).await
+            }
+        }
+    }
+
+    /// Logs in (or renews), trying again after a 429 or 503 as the server asks.
+    async fn log_in(&self, need: &Need) -> Result<Credential> {
         let mut tries = 0;
         loop {
             let result = match need {

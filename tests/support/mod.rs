@@ -5,6 +5,7 @@ pub mod env_vars;
 pub mod kdc;
 pub mod ntlm_server;
 pub mod pyspnego;
+pub mod redis_server;
 pub mod servers;
 pub mod tls;
 
@@ -91,4 +92,20 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
         _ => panic!("{} is missing: {hint}", path.display()),
     }
     path
+}
+
+/// A new empty directory under the system's temporary directory, for one test (left for the test to
+/// remove).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "rpa-auth-{name}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -17,6 +17,7 @@ use crate::backend::{authenticator_by_login, from_env_constructors, require_name
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Error, Result};
+use crate::store::LoginIdentity;
 use crate::{exchange, origin};
 
 /// Logs into Pyramid Analytics with a user name and password.
@@ -161,7 +162,14 @@ impl PyramidPasswordLogin {
     }
 }
 
-authenticator_by_login!(PyramidPasswordLogin);
+authenticator_by_login!(PyramidPasswordLogin, {
+    fn store_identity(&self) -> Option<LoginIdentity> {
+        let identity = LoginIdentity::new(&self.username)
+            .with("domain", self.domain.clone().unwrap_or_default())
+            .with("api", format!("{:?}/{:?}", self.api, self.placement));
+        Some(identity)
+    }
+});
 
 impl fmt::Debug for PyramidPasswordLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -22,6 +22,7 @@ use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::store::LoginIdentity;
 use crate::{jwt, origin};
 
 const BACKEND: &str = "uipath";
@@ -231,7 +232,13 @@ fn classify(server: &ServerMessage) -> RejectReason {
     }
 }
 
-authenticator_by_login!(UiPathBearerLogin);
+authenticator_by_login!(UiPathBearerLogin, {
+    fn store_identity(&self) -> Option<LoginIdentity> {
+        let identity = LoginIdentity::new(&self.username)
+            .with("tenant", self.tenancy_name.clone().unwrap_or_default());
+        Some(self.headers.identify(identity))
+    }
+});
 
 impl fmt::Debug for UiPathBearerLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

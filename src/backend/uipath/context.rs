@@ -11,6 +11,7 @@ use super::{ENV_FOLDER_ID, ENV_FOLDER_PATH, ENV_TENANT};
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Error, Result};
+use crate::store::LoginIdentity;
 
 /// Folder by numeric id.
 const HEADER_FOLDER_ID: &str = "x-uipath-organizationunitid";
@@ -32,6 +33,15 @@ impl ContextHeaders {
     /// `X-UIPATH-TenantName`.
     pub(crate) fn tenant_name(&mut self, backend: &'static str, name: &str) -> Result<()> {
         self.text(backend, HEADER_TENANT_NAME, name)
+    }
+
+    /// `identity` with these headers added: they change what a stored login carries.
+    pub(crate) fn identify(&self, mut identity: LoginIdentity) -> LoginIdentity {
+        for (name, value) in &self.0 {
+            let value = value.to_str().unwrap_or_default();
+            identity = identity.with("header", format!("{name}={value}"));
+        }
+        identity
     }
 
     /// `X-UIPATH-OrganizationUnitId`.

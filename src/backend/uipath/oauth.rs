@@ -39,6 +39,7 @@ use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
 use crate::origin;
+use crate::store::LoginIdentity;
 
 const BACKEND: &str = "uipath-oauth";
 
@@ -589,7 +590,12 @@ fn describe_char(c: char) -> String {
     }
 }
 
-authenticator_by_login!(UiPathClientCredentialsLogin);
+authenticator_by_login!(UiPathClientCredentialsLogin, {
+    fn store_identity(&self) -> Option<LoginIdentity> {
+        let identity = LoginIdentity::new(&self.client_id).with("scopes", self.scopes.join(" "));
+        Some(self.headers.identify(identity))
+    }
+});
 
 impl fmt::Debug for UiPathClientCredentialsLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
