@@ -437,20 +437,18 @@ async fn run(options: Options, command: Command) -> Result<(), Stop> {
                 }
                 let response = request.send().await?;
                 let status = response.status();
+                // Method and path only: the query string could carry something that is not for logs.
+                let endpoint = rpa_auth::Endpoint::new(method.clone(), response.url());
                 let text = response.text().await.map_err(|e| {
-                    Stop::Failed(format!(
-                        "{}: {method} {path}: could not read the answer ({e})",
-                        client.backend()
-                    ))
+                    // The crate's own words for the cause, without reqwest's URL.
+                    Stop::Failed(
+                        rpa_auth::Error::transport(client.backend(), endpoint.clone(), e)
+                            .to_string(),
+                    )
                 })?;
-                println!("{}", one_line(&text));
+                // A server may echo what it was sent: never print a secret the client holds.
+                println!("{}", one_line(&client.redact(&text)));
                 if !status.is_success() && failure.is_none() {
-                    // Method and path only: the query string could carry something that is not for logs.
-                    let endpoint = client
-                        .base_url()
-                        .join(path.trim_start_matches('/'))
-                        .map(|url| rpa_auth::Endpoint::new(method.clone(), &url).to_string())
-                        .unwrap_or_else(|_| format!("{method} {path}"));
                     failure = Some(format!(
                         "{}: {endpoint} answered HTTP {}",
                         client.backend(),

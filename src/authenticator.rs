@@ -67,6 +67,13 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
         let _ = (http, current);
         Box::pin(async { Ok(()) })
     }
+
+    /// `text` with every secret this login holds or has issued (password, key, client secret,
+    /// multi-factor code, tokens) removed, in every form a server may echo it in; see
+    /// [`redact`](crate::redact). The default returns the text unchanged.
+    fn redact(&self, text: &str) -> String {
+        text.to_owned()
+    }
 }
 
 /// Implements [`Authenticator`] for a smart pointer by forwarding every method to the pointee.
@@ -101,6 +108,9 @@ macro_rules! forward_authenticator {
                 current: &'a Credential,
             ) -> BoxFuture<'a, Result<()>> {
                 (**self).logout(http, current)
+            }
+            fn redact(&self, text: &str) -> String {
+                (**self).redact(text)
             }
         }
     };

@@ -63,7 +63,8 @@ macro_rules! from_env_constructors {
 }
 pub(crate) use from_env_constructors;
 
-/// Implements [`Authenticator`](crate::Authenticator) for a backend whose `base` field is its server and
+/// Implements [`Authenticator`](crate::Authenticator) for a backend whose `base` field is its server,
+/// whose `secrets` field holds what it must never print ([`Secrets`](crate::redact::Secrets)) and
 /// whose inherent `async fn login(&self, http)` logs in, plus any methods given in braces (a cheaper
 /// refresh, a logout).
 macro_rules! authenticator_by_login {
@@ -82,6 +83,10 @@ macro_rules! authenticator_by_login {
                 http: &'a reqwest::Client,
             ) -> $crate::future::BoxFuture<'a, $crate::error::Result<$crate::credential::Credential>> {
                 Box::pin(self.login(http))
+            }
+
+            fn redact(&self, text: &str) -> String {
+                self.secrets.scrub(text)
             }
 
             $($($method)*)?

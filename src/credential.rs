@@ -183,6 +183,14 @@ impl Credential {
             }
         }
         let secret = self.secret.expose_secret();
+        if self.placement != Placement::Connection
+            && let Err(cause) = crate::token::check(secret)
+        {
+            // The last guard: a login that let an empty or blank token through sends nothing.
+            return Err(format!(
+                "the credential is unusable ({cause}); nothing was sent"
+            ));
+        }
         match &self.placement {
             Placement::Bearer => {
                 let value = sensitive_header(&format!("Bearer {secret}"))?;

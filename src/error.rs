@@ -78,15 +78,33 @@ struct ServerText {
 
 impl ServerMessage {
     /// A server message whose code came in the field named `code_field` (e.g. `errorCode`, `code`, `error`).
+    ///
+    /// The texts are made one line (runs of white space and control characters become one space) and
+    /// shown truncated to a few hundred characters.
     pub fn new(code_field: &'static str, code: Option<String>, message: Option<String>) -> Self {
         Self {
             inner: Box::new(ServerText {
                 code_field,
-                code: code.map(|c| truncate(&c).into()),
-                message: message.map(|m| truncate(&m).into()),
+                code: code.map(|c| pre_cut(&c)),
+                message: message.map(|m| pre_cut(&m)),
                 hint: None,
             }),
         }
+    }
+
+    /// The same message with its server text passed through `scrub` (which removes secrets), before the
+    /// text is cut to its shown length, so a cut never leaves part of a secret behind. `scrub` is told
+    /// whether the stored text was already cut short.
+    pub(crate) fn scrubbed(mut self, scrub: impl Fn(&str, bool) -> String) -> Self {
+        let clean = |text: &mut Option<Box<str>>| {
+            if let Some(stored) = text.take() {
+                let cut = stored.chars().count() >= PRE_CUT;
+                *text = Some(scrub(&stored, cut).into());
+            }
+        };
+        clean(&mut self.inner.code);
+        clean(&mut self.inner.message);
+        self
     }
 
     /// Adds what the user can do about the failure, in this crate's words (shown after the server's
@@ -104,12 +122,12 @@ impl ServerMessage {
 
     /// The server's error code, e.g. `1000` for UiPath or `UM1117` for Automation Anywhere.
     pub fn code(&self) -> Option<&str> {
-        self.inner.code.as_deref()
+        self.inner.code.as_deref().map(shown)
     }
 
-    /// The server's error message.
+    /// The server's error message, at most a few hundred characters.
     pub fn message(&self) -> Option<&str> {
-        self.inner.message.as_deref()
+        self.inner.message.as_deref().map(shown)
     }
 
     /// True when there is nothing to show: the server sent neither code nor message and there is no hint.
@@ -121,10 +139,20 @@ impl ServerMessage {
 impl fmt::Display for ServerMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let field = self.inner.code_field;
-        match (&self.inner.code, &self.inner.message) {
+        let text = |stored: &Option<Box<str>>| {
+            stored.as_deref().map(|t| {
+                let cut = shown(t);
+                if cut.len() < t.len() {
+                    format!("{cut}…")
+                } else {
+                    cut.to_owned()
+                }
+            })
+        };
+        match (text(&self.inner.code), text(&self.inner.message)) {
             (Some(code), Some(message)) => write!(f, "{field} {code}: {message}"),
             (Some(code), None) => write!(f, "{field} {code}"),
-            (None, Some(message)) => f.write_str(message),
+            (None, Some(message)) => f.write_str(&message),
             (None, None) => Ok(()),
         }?;
         let said = self.inner.code.is_some() || self.inner.message.is_some();
@@ -136,18 +164,29 @@ impl fmt::Display for ServerMessage {
     }
 }
 
-/// One line, at most [`MAX_SERVER_TEXT`] characters: runs of white space and control characters from the
+/// The longest server text kept before secrets are removed, in characters; what is shown is cut to
+/// [`MAX_SERVER_TEXT`] after that.
+const PRE_CUT: usize = 4096;
+
+/// One line, at most [`PRE_CUT`] characters: runs of white space and control characters from the
 /// server become single spaces, so an error stays one line.
-fn truncate(text: &str) -> String {
+fn pre_cut(text: &str) -> Box<str> {
     let text = text
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let text = text.as_str();
+    match text.char_indices().nth(PRE_CUT) {
+        Some((cut, _)) => text[..cut].into(),
+        None => text.into(),
+    }
+}
+
+/// The shown part of a stored text: at most [`MAX_SERVER_TEXT`] characters.
+fn shown(text: &str) -> &str {
     match text.char_indices().nth(MAX_SERVER_TEXT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+        Some((cut, _)) => &text[..cut],
+        None => text,
     }
 }
 
@@ -199,7 +238,14 @@ pub enum TransportKind {
     Connect,
     /// The server did not answer in time.
     Timeout,
-    /// The connection broke while the request or response was under way.
+    /// The connection was reset or closed before the answer was complete.
+    Reset,
+    /// The answer is not valid HTTP: an invalid status line, a malformed or oversized header section,
+    /// conflicting `Content-Length`, bad chunked encoding.
+    Malformed,
+    /// The answer's body ended before the length it announced.
+    BodyCut,
+    /// The connection broke for another reason.
     Other,
 }
 
@@ -270,7 +316,7 @@ pub enum Error {
 
     /// The request did not get an answer: connection refused, timeout, broken connection.
     #[non_exhaustive]
-    #[error("{backend}: {endpoint} {}", transport_text(*kind))]
+    #[error("{backend}: {endpoint} {}", transport_text(*kind, source.as_deref()))]
     Transport {
         /// Backend name.
         backend: &'static str,
@@ -350,11 +396,15 @@ fn retry_after_text(retry_after: &Option<Duration>) -> String {
     }
 }
 
-fn transport_text(kind: TransportKind) -> &'static str {
-    match kind {
+fn transport_text(kind: TransportKind, source: Option<&reqwest::Error>) -> String {
+    let what = match kind {
         TransportKind::Connect => "could not connect",
         TransportKind::Timeout => "timed out",
-        TransportKind::Other => "failed in transit",
+        _ => "failed in transit",
+    };
+    match source {
+        Some(source) => format!("{what}: {}", crate::transport::classify(source).1),
+        None => what.to_owned(),
     }
 }
 
@@ -373,13 +423,7 @@ impl Error {
         endpoint: Endpoint,
         error: reqwest::Error,
     ) -> Self {
-        let kind = if error.is_timeout() {
-            TransportKind::Timeout
-        } else if error.is_connect() {
-            TransportKind::Connect
-        } else {
-            TransportKind::Other
-        };
+        let (kind, _) = crate::transport::classify(&error);
         Self::Transport {
             backend,
             endpoint,

@@ -12,6 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
+use crate::redact::Secrets;
+use crate::token;
 
 pub(crate) use crate::json::get_ci;
 
@@ -25,13 +27,18 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// The secrets the backend holds or has issued: removed from any server text this reply puts in
+    /// an error.
+    pub(crate) secrets: Secrets,
 }
 
-/// Sends `request` and reads the whole answer, at most [`MAX_LOGIN_BODY`] bytes.
+/// Sends `request` and reads the whole answer, at most [`MAX_LOGIN_BODY`] bytes. `secrets` are what
+/// the backend holds or has issued; every error made from the answer has them removed.
 ///
 /// Redirects are refused: a login must not be sent anywhere but the configured server.
 pub(crate) async fn send(
     backend: &'static str,
+    secrets: &Secrets,
     http: &reqwest::Client,
     request: reqwest::RequestBuilder,
 ) -> Result<Reply> {
@@ -64,7 +71,7 @@ pub(crate) async fn send(
             .and_then(|v| v.to_str().ok())
             .and_then(|l| sent_to.join(l).ok())
             .or_else(|| (response.url() != &sent_to).then(|| response.url().clone()))
-            .map(|u| format!(" to {}", Endpoint::new(Method::GET, &u).path()))
+            .map(|u| format!(" to {}", secrets.scrub(&redirect_target(&u))))
             .unwrap_or_default();
         return Err(Error::InvalidResponse {
             backend,
@@ -99,7 +106,17 @@ pub(crate) async fn send(
         status,
         headers,
         body: body.freeze(),
+        secrets: secrets.clone(),
     })
+}
+
+/// Where a redirect points: origin (scheme, host, port) and path, never the query or userinfo.
+fn redirect_target(url: &url::Url) -> String {
+    format!(
+        "{}{}",
+        url.origin().ascii_serialization(),
+        Endpoint::new(Method::GET, url).path()
+    )
 }
 
 impl Reply {
@@ -167,13 +184,13 @@ impl Reply {
         parse_retry_after(self.headers.get(RETRY_AFTER)?.to_str().ok()?)
     }
 
-    /// An unreadable-answer error for this reply.
+    /// An unreadable-answer error for this reply. Any server text in `cause` loses its secrets.
     pub(crate) fn invalid(&self, cause: impl Into<String>) -> Error {
         Error::InvalidResponse {
             backend: self.backend,
             endpoint: self.endpoint.clone(),
             status: self.status,
-            cause: cause.into(),
+            cause: self.secrets.scrub(&cause.into()),
         }
     }
 
@@ -184,7 +201,7 @@ impl Reply {
             endpoint: self.endpoint.clone(),
             status: self.status,
             retry_after: self.retry_after(),
-            server,
+            server: self.redact(server),
         }
     }
 
@@ -195,7 +212,79 @@ impl Reply {
             endpoint: self.endpoint.clone(),
             status: self.status,
             reason,
-            server,
+            server: self.redact(server),
+        }
+    }
+
+    /// The one place server text becomes part of an error: every secret the backend holds or issued,
+    /// and any token-like value in this very answer, is removed first.
+    fn redact(&self, server: Option<ServerMessage>) -> Option<ServerMessage> {
+        let server = server?;
+        let issued = self.issued_tokens();
+        let issued: Vec<&str> = issued.iter().map(String::as_str).collect();
+        Some(server.scrubbed(|text, cut| {
+            let clean = self.secrets.scrub_with(text, &issued);
+            if cut {
+                self.secrets.scrub_cut(&clean)
+            } else {
+                clean
+            }
+        }))
+    }
+
+    /// Strings in this answer that sit under a token-like key (`token`, `access_token`, `result`, …):
+    /// a refusal that carries a token must not print it.
+    fn issued_tokens(&self) -> Vec<String> {
+        const KEYS: [&str; 6] = [
+            "token",
+            "accesstoken",
+            "access_token",
+            "result",
+            "refresh_token",
+            "id_token",
+        ];
+        fn walk(value: &serde_json::Value, depth: usize, out: &mut Vec<String>) {
+            if depth > 4 {
+                return;
+            }
+            if let Some(object) = value.as_object() {
+                for (key, value) in object {
+                    match value {
+                        serde_json::Value::String(text)
+                            if KEYS.contains(&key.to_ascii_lowercase().as_str())
+                                && text.len() >= 4 =>
+                        {
+                            out.push(text.clone());
+                        }
+                        other => walk(other, depth + 1, out),
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+            walk(&value, 0, &mut out);
+        }
+        out
+    }
+
+    /// The token in `field`, checked: a usable token, or the error a missing or unusable one stands
+    /// for. `server` is the answer's own error message, if any: a missing token with a message is a
+    /// refusal (classified by `classify`); without one, and any unusable token, an unreadable answer.
+    pub(crate) fn token(
+        &self,
+        field: token::Field<'_>,
+        server: Option<ServerMessage>,
+        classify: impl FnOnce(&ServerMessage) -> RejectReason,
+    ) -> Result<secrecy::SecretString> {
+        match (field, server) {
+            (token::Field::Usable(token), _) => Ok(secrecy::SecretString::from(token.to_owned())),
+            (token::Field::Missing(_), Some(server)) => {
+                Err(self.rejected(classify(&server), Some(server)))
+            }
+            (token::Field::Missing(cause) | token::Field::Unusable(cause), _) => Err(self.invalid(
+                format!("{cause}; no request is sent with an unusable credential"),
+            )),
         }
     }
 }
@@ -295,6 +384,7 @@ mod tests {
             status: StatusCode::OK,
             headers,
             body: Bytes::from(body.to_owned()),
+            secrets: Secrets::default(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod error;
 #[cfg(feature = "middleware")]
 pub mod middleware;
 pub mod ntlm;
+pub mod redact;
 pub mod store;
 
 mod backend;
@@ -20,6 +21,8 @@ mod future;
 mod json;
 mod jwt;
 mod origin;
+mod token;
+mod transport;
 
 pub use authenticator::Authenticator;
 pub use backend::automation_anywhere::{ApiVersion, AutomationAnywhereLogin};

@@ -30,8 +30,9 @@ use crate::env::Env;
 use crate::error::{Endpoint, Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
 use crate::future::BoxFuture;
+use crate::redact::Secrets;
 use crate::store::LoginIdentity;
-use crate::{jwt, origin};
+use crate::{jwt, origin, token};
 
 const BACKEND: &str = "aa";
 
@@ -143,6 +144,7 @@ pub struct AutomationAnywhereLogin {
     api_version: ApiVersion,
     detected: EndpointProbe,
     token_lifetime: Duration,
+    secrets: Secrets,
 }
 
 impl AutomationAnywhereLogin {
@@ -250,9 +252,13 @@ impl AutomationAnywhereLogin {
 
     fn with_secret(base_url: &str, username: String, secret: Secret) -> Result<Self> {
         require_name(BACKEND, "user name", &username)?;
+        let secrets = match &secret {
+            Secret::Password(s) | Secret::ApiKey(s) => Secrets::new().with(s),
+        };
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             username,
+            secrets,
             secret,
             mfa_code: None,
             multiple_login: None,
@@ -282,6 +288,7 @@ impl AutomationAnywhereLogin {
                 format!("the multi-factor code must be 1 to {MAX_MFA_DIGITS} digits"),
             ));
         }
+        self.secrets.add(&code);
         self.mfa_code = Some(SecretString::from(digits.to_owned()));
         Ok(self)
     }
@@ -362,7 +369,7 @@ impl AutomationAnywhereLogin {
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
             .body(body);
-        exchange::send(BACKEND, http, request).await
+        exchange::send(BACKEND, &self.secrets, http, request).await
     }
 
     /// The login body. `domain\user` needs nothing special: JSON escapes the backslash.
@@ -393,20 +400,16 @@ impl AutomationAnywhereLogin {
     }
 
     /// The token from a login answer, or the error the answer stands for.
-    fn read_login(&self, reply: &Reply) -> Result<SecretString> {
+    pub(crate) fn read_login(&self, reply: &Reply) -> Result<SecretString> {
         if !reply.status.is_success() {
             return Err(self.login_error(reply));
         }
         let body: Value = reply.json()?;
-        match read_token(&body) {
-            Some(token) => Ok(token),
-            None => match server_message(&body) {
-                // A 200 without a token but with an error message: how v1 "always returns a failure
-                // message" on recent clouds may look.
-                Some(server) => Err(reply.rejected(self.classify(reply, &server), Some(server))),
-                None => Err(reply.invalid("no `token` in the login answer")),
-            },
-        }
+        // A 200 without a token but with an error message: how v1 "always returns a failure message"
+        // on recent clouds may look.
+        reply.token(read_token(&body), server_message(&body), |server| {
+            self.classify(reply, server)
+        })
     }
 
     /// Maps a non-2xx login answer to an error.
@@ -482,6 +485,7 @@ impl AutomationAnywhereLogin {
         http: &reqwest::Client,
         current: &Credential,
     ) -> Result<Credential> {
+        self.secrets.remember_token(current.secret());
         let url = self.url(TOKEN_PATH)?;
         let endpoint = Endpoint::new(reqwest::Method::POST, &url);
         let token = current.secret().expose_secret();
@@ -494,13 +498,11 @@ impl AutomationAnywhereLogin {
             .header(ACCEPT, "application/json")
             .header(HEADER_AUTHORIZATION, token_header(current, &endpoint)?)
             .body(body);
-        let reply = exchange::send(BACKEND, http, request).await?;
+        let reply = exchange::send(BACKEND, &self.secrets, http, request).await?;
         if reply.status.is_success() {
             let body: Value = reply.json()?;
-            return match read_token(&body) {
-                Some(token) => Ok(self.credential(token)),
-                None => Err(reply.invalid("no `token` in the refresh answer")),
-            };
+            let token = reply.token(read_token(&body), None, |_| RejectReason::Other)?;
+            return Ok(self.credential(token));
         }
         if is_refusal(reply.status) {
             return self.login(http).await;
@@ -516,6 +518,7 @@ impl AutomationAnywhereLogin {
     /// # Errors
     /// [`Error::Status`] for any other non-2xx answer, [`Error::Transport`].
     pub async fn logout(&self, http: &reqwest::Client, credential: &Credential) -> Result<()> {
+        self.secrets.remember_token(credential.secret());
         let url = self.url(LOGOUT_PATH)?;
         let endpoint = Endpoint::new(reqwest::Method::POST, &url);
         // One documented form has no body, another `{"token"}`: send the header and the body.
@@ -528,7 +531,7 @@ impl AutomationAnywhereLogin {
             .header(CONTENT_TYPE, "application/json")
             .header(HEADER_AUTHORIZATION, token_header(credential, &endpoint)?)
             .body(body);
-        let reply = exchange::send(BACKEND, http, request).await?;
+        let reply = exchange::send(BACKEND, &self.secrets, http, request).await?;
         if reply.status.is_success() || reply.status == StatusCode::UNAUTHORIZED {
             return Ok(());
         }
@@ -543,6 +546,7 @@ impl AutomationAnywhereLogin {
     /// [`Error::Status`] for other non-2xx answers, [`Error::InvalidResponse`] for an answer without
     /// `valid`, [`Error::Transport`].
     pub async fn validate(&self, http: &reqwest::Client, credential: &Credential) -> Result<bool> {
+        self.secrets.remember_token(credential.secret());
         let mut url = self.url(TOKEN_PATH)?;
         let endpoint = Endpoint::new(reqwest::Method::GET, &url);
         url.query_pairs_mut()
@@ -551,7 +555,7 @@ impl AutomationAnywhereLogin {
             .get(url)
             .header(ACCEPT, "application/json")
             .header(HEADER_AUTHORIZATION, token_header(credential, &endpoint)?);
-        let reply = exchange::send(BACKEND, http, request).await?;
+        let reply = exchange::send(BACKEND, &self.secrets, http, request).await?;
         if reply.status == StatusCode::UNAUTHORIZED {
             return Ok(false);
         }
@@ -570,6 +574,7 @@ impl AutomationAnywhereLogin {
     }
 
     fn credential(&self, token: SecretString) -> Credential {
+        self.secrets.remember_token(&token);
         let lifetime = jwt::lifetime(token.expose_secret()).unwrap_or(self.token_lifetime);
         Credential::new(
             token,
@@ -595,12 +600,8 @@ fn token_header(credential: &Credential, endpoint: &Endpoint) -> Result<HeaderVa
 }
 
 /// The `token` of a login or refresh answer (`accessToken` tolerated: the v2 body is not documented).
-fn read_token(body: &Value) -> Option<SecretString> {
-    ["token", "accessToken", "access_token"]
-        .iter()
-        .find_map(|key| get_ci(body, key).and_then(Value::as_str))
-        .filter(|token| !token.is_empty())
-        .map(|token| SecretString::from(token.to_owned()))
+fn read_token(body: &Value) -> token::Field<'_> {
+    token::first_field(body, &["token", "accessToken", "access_token"])
 }
 
 /// The server's `{code, details, message}`; `details` stands in for a missing `message`.
@@ -718,6 +719,7 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers: HeaderMap::new(),
             body: Bytes::from(body.to_owned()),
+            secrets: Secrets::default(),
         }
     }
 

@@ -18,13 +18,14 @@ pub use windows::PyramidWindowsLogin;
 use std::time::Duration;
 
 use reqwest::header::HeaderName;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::credential::Placement;
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{Reply, get_ci};
+use crate::token;
 
 const BACKEND: &str = "pyramid";
 
@@ -123,7 +124,12 @@ fn placement_for(api: PyramidApi, placement: PyramidPlacement) -> Placement {
 }
 
 /// The token from a Pyramid login answer: a bare base64 string or a JSON string.
-fn read_token(reply: &Reply) -> Result<SecretString> {
+///
+/// The declared content type decides how the body is read: a JSON body (`application/json`, `+json`)
+/// is parsed as JSON, so `null`, a number or an object is never taken for a token; any other body is
+/// the token as text, unless it is a bare JSON literal (`null`, `true`, a number), which no server
+/// issues as a token.
+pub(crate) fn read_token(reply: &Reply) -> Result<SecretString> {
     if !reply.status.is_success() {
         return Err(error_for(reply));
     }
@@ -131,28 +137,43 @@ fn read_token(reply: &Reply) -> Result<SecretString> {
         return Err(reply.invalid("an HTML page where the token was expected"));
     }
     let text = reply.text()?.trim().trim_start_matches('\u{feff}');
-    let token = if text.starts_with('"') {
-        serde_json::from_str::<String>(text)
-            .map_err(|_| reply.invalid("a malformed JSON string where the token was expected"))?
-    } else if text.starts_with('{') {
-        let body: Value = reply.json()?;
-        return Err(match server_message(&body) {
-            Some(server) => reply.rejected(RejectReason::Other, Some(server)),
-            None => reply.invalid("a JSON object where the token was expected"),
-        });
+    let declared_json = reply
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+    let looks_json = text.starts_with(['"', '{', '['])
+        || serde_json::from_str::<Value>(text).is_ok_and(|v| !v.is_string());
+    let field_value;
+    let field = if declared_json || looks_json {
+        field_value = serde_json::from_str::<Value>(text)
+            .map_err(|_| reply.invalid("malformed JSON where the token was expected"))?;
+        if field_value.is_object() {
+            return Err(match server_message(&field_value) {
+                Some(server) => reply.rejected(RejectReason::Other, Some(server)),
+                None => reply.invalid("a JSON object where the token was expected"),
+            });
+        }
+        token::field(Some(&field_value), &[])
+    } else if text.is_empty() {
+        token::Field::Unusable("the answer is empty where the token was expected")
     } else {
-        text.to_owned()
+        match token::check(text) {
+            Ok(()) => token::Field::Usable(text),
+            Err(cause) => token::Field::Unusable(cause),
+        }
     };
-    if token.is_empty() {
-        return Err(reply.invalid("an empty answer where the token was expected"));
-    }
+    let token = reply.token(field, None, |_| RejectReason::Other)?;
     if !token
+        .expose_secret()
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"+/=-_.".contains(&b))
     {
         return Err(reply.invalid("an answer that is not a token (unexpected characters)"));
     }
-    Ok(SecretString::from(token))
+    Ok(token)
 }
 
 /// Maps a non-2xx login answer to an error. Pyramid refuses credentials with a 401 HTML page.
@@ -211,6 +232,7 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers,
             body: Bytes::from(body.to_owned()),
+            secrets: crate::redact::Secrets::default(),
         }
     }
 

@@ -176,6 +176,22 @@ impl CredentialCache {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// `text` without the secrets the authenticator holds or issued, nor the cached token.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let text = self.auth.redact(text);
+        let current = self
+            .state()
+            .current
+            .as_ref()
+            .map(|cached| cached.credential.secret().clone());
+        match current {
+            Some(token) if !secrecy::ExposeSecret::expose_secret(&token).is_empty() => {
+                crate::redact::Secrets::new().with(&token).scrub(&text)
+            }
+            _ => text,
+        }
+    }
+
     /// Drops the cached credential, so the next caller logs in again.
     pub(crate) fn invalidate(&self) {
         self.state().current = None;

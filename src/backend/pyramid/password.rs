@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::redact::Secrets;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -42,6 +44,7 @@ pub struct PyramidPasswordLogin {
     api: PyramidApi,
     placement: PyramidPlacement,
     token_lifetime: Duration,
+    secrets: Secrets,
 }
 
 impl PyramidPasswordLogin {
@@ -61,6 +64,7 @@ impl PyramidPasswordLogin {
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             username,
+            secrets: Secrets::new().with(&password),
             password,
             domain: None,
             api: PyramidApi::default(),
@@ -153,8 +157,9 @@ impl PyramidPasswordLogin {
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "text/plain, application/json")
             .body(body);
-        let reply = exchange::send(BACKEND, http, request).await?;
+        let reply = exchange::send(BACKEND, &self.secrets, http, request).await?;
         let token = read_token(&reply)?;
+        self.secrets.remember_token(&token);
         Ok(
             Credential::new(token, placement_for(self.api, self.placement))
                 .expires_in(self.token_lifetime),

@@ -11,8 +11,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    API2_WINDOWS_LOGIN_PATH, API3_WINDOWS_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN,
-    ENV_URL, PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
+    API2_WINDOWS_LOGIN_PATH, API3_WINDOWS_LOGIN_PATH, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN, ENV_URL,
+    PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
 };
 #[cfg(feature = "kerberos")]
 use super::{ENV_PASSWORD, read_api};
@@ -23,6 +23,10 @@ use crate::error::{Endpoint, Error, Result};
 use crate::exchange::Reply;
 use crate::ntlm::{NtlmConnection, Scheme, WindowsCredentials, WindowsIdentity, tls_for};
 use crate::origin;
+use crate::redact::Secrets;
+
+/// The backend name in errors and logs: the one the user chose, not the password login's.
+const BACKEND: &str = "pyramid-windows";
 
 /// Logs into Pyramid Analytics as a Windows user: `authenticateUserWindows` behind the NTLM / Negotiate
 /// handshake, with explicit credentials, from any platform. The token it yields is used like a password
@@ -47,6 +51,7 @@ pub struct PyramidWindowsLogin {
     api: PyramidApi,
     placement: PyramidPlacement,
     token_lifetime: Duration,
+    secrets: Secrets,
 }
 
 impl PyramidWindowsLogin {
@@ -58,9 +63,11 @@ impl PyramidWindowsLogin {
     pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
         require_name(BACKEND, "user name", user)?;
         require_secret(BACKEND, "password", &password)?;
+        let secrets = Secrets::new().with(&password);
         Self::with_identity(
             base_url,
             WindowsIdentity::from(WindowsCredentials::new(user, password)),
+            secrets,
         )
     }
 
@@ -73,13 +80,14 @@ impl PyramidWindowsLogin {
     /// [`Error::Config`] for a malformed URL.
     #[cfg(feature = "kerberos")]
     pub fn current_user(base_url: &str) -> Result<Self> {
-        Self::with_identity(base_url, WindowsIdentity::current_user())
+        Self::with_identity(base_url, WindowsIdentity::current_user(), Secrets::new())
     }
 
-    fn with_identity(base_url: &str, identity: WindowsIdentity) -> Result<Self> {
+    fn with_identity(base_url: &str, identity: WindowsIdentity, secrets: Secrets) -> Result<Self> {
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             identity,
+            secrets,
             tls: None,
             scheme: None,
             api: PyramidApi::default(),
@@ -217,8 +225,10 @@ impl PyramidWindowsLogin {
             status: parts.status,
             headers: parts.headers,
             body,
+            secrets: self.secrets.clone(),
         };
         let token = read_token(&reply)?;
+        self.secrets.remember_token(&token);
         Ok(
             Credential::new(token, placement_for(self.api, self.placement))
                 .expires_in(self.token_lifetime),

@@ -22,8 +22,9 @@ use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, Reply, as_text, get_ci};
+use crate::redact::Secrets;
 use crate::store::LoginIdentity;
-use crate::{jwt, origin};
+use crate::{jwt, origin, token};
 
 const BACKEND: &str = "uipath";
 
@@ -62,6 +63,7 @@ pub struct UiPathBearerLogin {
     password: SecretString,
     token_lifetime: Duration,
     headers: ContextHeaders,
+    secrets: Secrets,
 }
 
 impl UiPathBearerLogin {
@@ -81,6 +83,7 @@ impl UiPathBearerLogin {
             base: origin::parse_base_url(BACKEND, base_url)?,
             tenancy_name: None,
             username,
+            secrets: Secrets::new().with(&password),
             password,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             headers: ContextHeaders::default(),
@@ -155,8 +158,9 @@ impl UiPathBearerLogin {
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
             .body(body);
-        let reply = exchange::send(BACKEND, http, request).await?;
+        let reply = exchange::send(BACKEND, &self.secrets, http, request).await?;
         let token = read_token(&reply)?;
+        self.secrets.remember_token(&token);
         let lifetime = jwt::lifetime(token.expose_secret()).unwrap_or(self.token_lifetime);
         let credential = Credential::new(token, Placement::Bearer).expires_in(lifetime);
         Ok(self.headers.apply(credential))
@@ -164,27 +168,24 @@ impl UiPathBearerLogin {
 }
 
 /// The token from a login answer, or the error the answer stands for.
-fn read_token(reply: &Reply) -> Result<SecretString> {
+pub(crate) fn read_token(reply: &Reply) -> Result<SecretString> {
     if !reply.status.is_success() {
         return Err(error_for(reply));
     }
     let envelope: Value = reply.json()?;
     let success = get_ci(&envelope, "success").and_then(Value::as_bool);
-    let token = get_ci(&envelope, "result").and_then(|result| match result {
-        Value::String(token) if !token.is_empty() => Some(token.as_str()),
-        // Tolerate a result object carrying the token under a usual name.
-        Value::Object(_) => ["accessToken", "access_token", "token"]
-            .iter()
-            .find_map(|key| get_ci(result, key).and_then(Value::as_str)),
-        _ => None,
-    });
-    match (success, token) {
-        (Some(false), _) | (_, None) => match server_message(&envelope) {
-            Some(server) => Err(reply.rejected(classify(&server), Some(server))),
-            None => Err(reply.invalid("no token in the `result` field of the login answer")),
-        },
-        (_, Some(token)) => Ok(SecretString::from(token.to_owned())),
+    // Tolerate a result object carrying the token under a usual name.
+    let field = token::field(
+        get_ci(&envelope, "result"),
+        &["accessToken", "access_token", "token"],
+    );
+    let server = server_message(&envelope);
+    if success == Some(false)
+        && let Some(server) = server
+    {
+        return Err(reply.rejected(classify(&server), Some(server)));
     }
+    reply.token(field, server, classify)
 }
 
 /// Maps a non-2xx login answer to an error.
@@ -269,6 +270,7 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers: HeaderMap::new(),
             body: Bytes::from(body.to_owned()),
+            secrets: Secrets::default(),
         }
     }
 

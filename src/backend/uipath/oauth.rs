@@ -38,8 +38,9 @@ use crate::credential::{Credential, Placement};
 use crate::env::Env;
 use crate::error::{Error, RejectReason, Result, ServerMessage};
 use crate::exchange::{self, EndpointProbe, Probed, Reply, as_text, get_ci};
-use crate::origin;
+use crate::redact::Secrets;
 use crate::store::LoginIdentity;
+use crate::{origin, token};
 
 const BACKEND: &str = "uipath-oauth";
 
@@ -97,6 +98,7 @@ pub struct UiPathClientCredentialsLogin {
     endpoint: TokenEndpoint,
     headers: ContextHeaders,
     token_lifetime: Duration,
+    secrets: Secrets,
 }
 
 /// Where tokens are asked for.
@@ -165,6 +167,7 @@ impl UiPathClientCredentialsLogin {
         Ok(Self {
             base,
             client_id,
+            secrets: Secrets::new().with(&client_secret),
             client_secret,
             scopes: Vec::new(),
             endpoint,
@@ -344,23 +347,20 @@ impl UiPathClientCredentialsLogin {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
             .body(body);
-        exchange::send(BACKEND, http, request).await
+        exchange::send(BACKEND, &self.secrets, http, request).await
     }
 
     /// The token and its lifetime from a token answer, or the error the answer stands for.
-    fn read_token(&self, reply: &Reply) -> Result<(SecretString, Duration)> {
+    pub(crate) fn read_token(&self, reply: &Reply) -> Result<(SecretString, Duration)> {
         if !reply.status.is_success() {
             return Err(self.error_for(reply));
         }
         let body: Value = reply.json()?;
-        let token = get_ci(&body, "access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty());
-        let Some(token) = token else {
-            return Err(match server_message(&body) {
-                Some(server) => self.rejection(reply, server),
-                None => reply.invalid("no access_token in the token answer"),
-            });
+        let token = match token::field(get_ci(&body, "access_token"), &[]) {
+            token::Field::Missing(_) if let Some(server) = server_message(&body) => {
+                return Err(self.rejection(reply, server));
+            }
+            field => reply.token(field, None, |_| RejectReason::Other)?,
         };
         if let Some(kind) = get_ci(&body, "token_type").and_then(Value::as_str)
             && !kind.eq_ignore_ascii_case("bearer")
@@ -373,7 +373,8 @@ impl UiPathClientCredentialsLogin {
         let lifetime = get_ci(&body, "expires_in")
             .and_then(seconds)
             .unwrap_or(self.token_lifetime);
-        Ok((SecretString::from(token.to_owned()), lifetime))
+        self.secrets.remember_token(&token);
+        Ok((token, lifetime))
     }
 
     /// Maps a non-2xx token answer to an error.
@@ -630,6 +631,7 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers: HeaderMap::new(),
             body: Bytes::from(body.to_owned()),
+            secrets: Secrets::default(),
         }
     }
 

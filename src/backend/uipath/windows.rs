@@ -20,6 +20,7 @@ use crate::ntlm::{
     DEFAULT_MAX_CONNECTIONS, NtlmPool, Scheme, WindowsCredentials, WindowsIdentity, tls_for,
 };
 use crate::origin;
+use crate::redact::Secrets;
 
 const BACKEND: &str = "uipath-ntlm";
 
@@ -61,6 +62,7 @@ pub struct UiPathNtlmLogin {
     probe_path: String,
     headers: ContextHeaders,
     pool: Arc<OnceLock<Arc<NtlmPool>>>,
+    secrets: Secrets,
 }
 
 impl UiPathNtlmLogin {
@@ -72,9 +74,11 @@ impl UiPathNtlmLogin {
     pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
         require_name(BACKEND, "user name", user)?;
         require_secret(BACKEND, "password", &password)?;
+        let secrets = Secrets::new().with(&password);
         Self::with_identity(
             base_url,
             WindowsIdentity::from(WindowsCredentials::new(user, password)),
+            secrets,
         )
     }
 
@@ -86,13 +90,14 @@ impl UiPathNtlmLogin {
     /// [`Error::Config`] for a malformed URL.
     #[cfg(feature = "kerberos")]
     pub fn current_user(base_url: &str) -> Result<Self> {
-        Self::with_identity(base_url, WindowsIdentity::current_user())
+        Self::with_identity(base_url, WindowsIdentity::current_user(), Secrets::new())
     }
 
-    fn with_identity(base_url: &str, identity: WindowsIdentity) -> Result<Self> {
+    fn with_identity(base_url: &str, identity: WindowsIdentity, secrets: Secrets) -> Result<Self> {
         Ok(Self {
             base: origin::parse_base_url(BACKEND, base_url)?,
             identity,
+            secrets,
             tls: None,
             scheme: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
