@@ -8,6 +8,9 @@ pub mod credential;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "middleware")]
 pub mod middleware;
 pub mod ntlm;

@@ -16,8 +16,8 @@
 //! [`WindowsIdentity`] and [`NtlmConnection::send_as`].
 
 mod channel_binding;
-mod connection;
-mod context;
+pub(crate) mod connection;
+pub(crate) mod context;
 mod credentials;
 mod error;
 mod identity;

@@ -28,30 +28,30 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> (TransportKind, Stri
         // hyper-util's connector names its failures with these fixed words.
         connect |= text == "tcp connect error" || text == "dns error";
     }
+    // The most specific cause wins, wherever it sits in the chain: TLS, then name lookup, then what
+    // hyper or the socket said.
     for layer in chain() {
-        // An I/O error's `source()` skips the error it wraps: look inside.
-        let wrapped = layer
-            .downcast_ref::<io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-        if let Some(tls) = layer.downcast_ref::<rustls::Error>().or(wrapped) {
+        if let Some(tls) = layer.downcast_ref::<rustls::Error>() {
             return (
                 TransportKind::Connect,
                 format!("the TLS handshake failed ({})", tls_words(tls)),
             );
         }
-        if layer.to_string() == "dns error" {
-            return (
-                TransportKind::Connect,
-                "the host name could not be resolved".to_owned(),
-            );
-        }
+    }
+    if chain().any(|layer| layer.to_string() == "dns error") {
+        return (
+            TransportKind::Connect,
+            "the host name could not be resolved".to_owned(),
+        );
+    }
+    for layer in chain() {
         if let Some(hyper) = layer.downcast_ref::<hyper::Error>()
             && let Some(words) = hyper_words(hyper)
         {
             return words;
         }
         if let Some(io) = layer.downcast_ref::<io::Error>()
+            && io.get_ref().is_none_or(|inner| !inner.is::<io::Error>())
             && let Some(words) = io_words(io, connect)
         {
             return words;
@@ -75,7 +75,14 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> (TransportKind, Stri
 fn layers<'a>(
     error: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(error), |&e| e.source())
+    // An I/O error's `source()` skips the error it wraps: step into it instead.
+    std::iter::successors(Some(error), |&e| match e.downcast_ref::<io::Error>() {
+        Some(io) => match io.get_ref() {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        },
+        None => e.source(),
+    })
 }
 
 /// What hyper's own error says, when it says something specific.

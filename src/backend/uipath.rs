@@ -5,7 +5,7 @@
 //! Environment variables shared by the three (the names UiPath's own tools use): `UIPATH_URL`,
 //! `UIPATH_USERNAME`, `UIPATH_PASSWORD`, `UIPATH_TENANT`, `UIPATH_FOLDER_PATH`, `UIPATH_FOLDER_ID`.
 
-mod bearer;
+pub(crate) mod bearer;
 mod context;
 mod oauth;
 mod windows;

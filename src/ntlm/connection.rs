@@ -507,3 +507,29 @@ fn origin_form(uri: &Uri) -> Uri {
         .parse()
         .unwrap_or_else(|_| Uri::from_static("/"))
 }
+
+/// What the server's final Negotiate token (the `WWW-Authenticate` data sent with the 2xx) says.
+#[cfg(feature = "fuzzing")]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FinalToken {
+    /// SPNEGO `reject`: the login fails.
+    Rejected,
+    /// Not readable, or it does not verify.
+    Unverified,
+    /// Read and verified.
+    Verified,
+}
+
+/// The final-token steps of [`NtlmConnection::send`] on their own, for the fuzz targets: decode
+/// `data`, look for a `reject`, feed the token to `ctx`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn final_token(ctx: &mut ClientContext, data: &str) -> FinalToken {
+    let token = B64_LENIENT.decode(data).unwrap_or_default();
+    if NegTokenResp::parse(&token).is_ok_and(|resp| resp.is_reject()) {
+        return FinalToken::Rejected;
+    }
+    match ctx.finish(&token) {
+        Ok(()) => FinalToken::Verified,
+        Err(_) => FinalToken::Unverified,
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod env_vars;
 pub mod kdc;
+pub mod hostile_server;
 pub mod ntlm_server;
 pub mod pyspnego;
 pub mod redis_server;

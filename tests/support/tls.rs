@@ -57,6 +57,17 @@ impl TestPki {
         )
     }
 
+    /// A TLS acceptor serving the server certificate, HTTP/1.1 only.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()));
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![self.server_der.clone()], key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        TlsAcceptor::from(Arc::new(config))
+    }
+
     /// Terminates TLS on a free loopback port and forwards the plain bytes to `backend`.
     pub async fn terminate(&self, backend: SocketAddr) -> u16 {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()));

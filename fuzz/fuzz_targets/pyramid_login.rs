@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    rpa_auth::fuzzing::pyramid_login(data);
+});
