@@ -242,3 +242,44 @@ pub fn redact(input: &[u8]) {
     );
     let _ = secrets.scrub_cut(text);
 }
+
+/// Real handshake messages from the emulators' acceptor, for seed corpora: the raw NTLM CHALLENGE,
+/// the SPNEGO `NegTokenResp` carrying one, and the final `Negotiate` token (base64) of the 2xx.
+pub fn handshake_samples() -> Option<(Vec<u8>, Vec<u8>, String)> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    let credentials = WindowsCredentials::new(r"CORP\fuzz", SecretString::from(SECRET));
+    let users = Arc::new(UserDirectory::new().user("CORP", "fuzz", SecretString::from(SECRET)));
+    let challenge_of =
+        |scheme: Scheme| -> Option<(crate::ntlm::context::ClientContext, NtlmAcceptor, Vec<u8>)> {
+            let mut acceptor = NtlmAcceptor::new(users.clone());
+            let mut context = crate::ntlm::context::ClientContext::new(
+                scheme,
+                &credentials,
+                "fuzz.example",
+                None,
+            )
+            .ok()?;
+            let first = context.first_token().ok()?;
+            let crate::ntlm::AcceptStep::Challenge(header) =
+                acceptor.step(&format!("{} {}", scheme.as_str(), STANDARD.encode(first)))
+            else {
+                return None;
+            };
+            let challenge = STANDARD.decode(header.split_once(' ')?.1).ok()?;
+            Some((context, acceptor, challenge))
+        };
+    let (_, _, ntlm) = challenge_of(Scheme::Ntlm)?;
+    let (mut context, mut acceptor, spnego) = challenge_of(Scheme::Negotiate)?;
+    let authenticate = context.answer(&spnego).ok()?;
+    let crate::ntlm::AcceptStep::Accepted {
+        final_header: Some(final_header),
+        ..
+    } = acceptor.step(&format!("Negotiate {}", STANDARD.encode(authenticate)))
+    else {
+        return None;
+    };
+    let final_token = final_header.split_once(' ')?.1.to_owned();
+    Some((ntlm, spnego, final_token))
+}

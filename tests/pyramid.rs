@@ -507,7 +507,7 @@ fn windows_login_from_env_names_the_missing_variable() {
         let error =
             PyramidWindowsLogin::from_env_with(vars(&with(PYRAMID_WINDOWS_ENV, name, None)))
                 .unwrap_err();
-        assert_eq!(error.backend(), "pyramid");
+        assert_eq!(error.backend(), "pyramid-windows");
         let message = config_message(error, WINDOWS_SECRETS);
         assert!(
             message.contains(name) && message.contains("not set"),
