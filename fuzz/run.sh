@@ -42,7 +42,7 @@ case "${1:-}" in
         printf '%s\n' "${TARGETS[@]}"
         ;;
     seeds)
-        CARGO_TARGET_DIR=../target cargo run --quiet --manifest-path capture/Cargo.toml
+        (cd .. && cargo run --quiet --example capture-fuzz-seeds --features fuzzing)
         ;;
     all)
         [[ $# -eq 2 ]] || usage

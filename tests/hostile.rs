@@ -980,7 +980,8 @@ async fn redirect_to_the_same_path_on_another_port_is_told_apart() {
 async fn oversized_html_truncated_and_throttled_answers() {
     let big: &'static [u8] =
         Box::leak(http(200, Some("application/json"), &vec![b' '; 2 << 20]).into_boxed_slice());
-    let cases: Vec<(Vendor, Handler, Expect, fn(&Error))> = vec![
+    type Case = (Vendor, Handler, Expect, fn(&Error));
+    let cases: Vec<Case> = vec![
         (
             Vendor::UiPath,
             on_login(move |_| Action::Respond(big.to_vec())),

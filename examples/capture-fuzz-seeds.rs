@@ -1,6 +1,7 @@
-//! Writes `fuzz/seeds/<target>/seed-*` from real answers of the crate's emulators. Each login-answer
-//! seed is laid out as the fuzz targets read their input: one byte choosing the status, one the
-//! content type, then the body.
+//! `cargo run --example capture-fuzz-seeds --features fuzzing` (or `fuzz/run.sh seeds`): writes
+//! `fuzz/seeds/<target>/seed-*` from real answers of the crate's emulators, the seed corpora of the fuzz
+//! targets. Each login-answer seed is laid out as the fuzz targets read their input: one byte choosing
+//! the status, one the content type, then the body.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use rpa_auth::emulator::uipath::{ErrorBody, TokenFormat, UiPathEmulator};
 const STATUSES: [u16; 12] = [200, 201, 204, 400, 401, 403, 404, 405, 429, 500, 502, 503];
 
 fn seeds_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds")
 }
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
@@ -77,12 +78,17 @@ async fn main() {
             .start()
             .await
             .expect("start the UiPath emulator");
-        let url = emulator.url().join("api/Account/Authenticate").unwrap().to_string();
+        let url = emulator
+            .url()
+            .join("api/Account/Authenticate")
+            .unwrap()
+            .to_string();
         let ok = capture(
             "uipath_login",
             &format!("{name}-ok"),
             url.clone(),
-            r#"{"tenancyName":"Default","usernameOrEmailAddress":"admin","password":"secret"}"#.into(),
+            r#"{"tenancyName":"Default","usernameOrEmailAddress":"admin","password":"secret"}"#
+                .into(),
             false,
         )
         .await;
@@ -90,7 +96,8 @@ async fn main() {
             "uipath_login",
             &format!("{name}-refused"),
             url,
-            r#"{"tenancyName":"Default","usernameOrEmailAddress":"admin","password":"wrong"}"#.into(),
+            r#"{"tenancyName":"Default","usernameOrEmailAddress":"admin","password":"wrong"}"#
+                .into(),
             false,
         )
         .await;
@@ -101,12 +108,17 @@ async fn main() {
         {
             write("jwt_lifetime", &format!("uipath-{name}"), token.as_bytes());
         }
-        let token_url = emulator.url().join("/identity/connect/token").unwrap().to_string();
+        let token_url = emulator
+            .url()
+            .join("/identity/connect/token")
+            .unwrap()
+            .to_string();
         capture(
             "oauth_token",
             &format!("{name}-ok"),
             token_url.clone(),
-            "grant_type=client_credentials&client_id=app&client_secret=app-secret&scope=OR.Jobs".into(),
+            "grant_type=client_credentials&client_id=app&client_secret=app-secret&scope=OR.Jobs"
+                .into(),
             true,
         )
         .await;
@@ -122,7 +134,8 @@ async fn main() {
             "oauth_token",
             &format!("{name}-invalid-scope"),
             token_url,
-            "grant_type=client_credentials&client_id=app&client_secret=app-secret&scope=OR.Admin".into(),
+            "grant_type=client_credentials&client_id=app&client_secret=app-secret&scope=OR.Admin"
+                .into(),
             true,
         )
         .await;
@@ -180,8 +193,22 @@ async fn main() {
             )
         };
         let url = pyramid.url().join(path).unwrap().to_string();
-        capture("pyramid_login", &format!("{name}-ok"), url.clone(), ok.into(), false).await;
-        capture("pyramid_login", &format!("{name}-refused"), url, bad.into(), false).await;
+        capture(
+            "pyramid_login",
+            &format!("{name}-ok"),
+            url.clone(),
+            ok.into(),
+            false,
+        )
+        .await;
+        capture(
+            "pyramid_login",
+            &format!("{name}-refused"),
+            url,
+            bad.into(),
+            false,
+        )
+        .await;
     }
 
     write("retry_after", "seconds", b"120");
@@ -193,9 +220,18 @@ async fn main() {
     write("spnego", "neg-token-resp", &spnego);
     write("spnego", "raw-ntlm", &ntlm);
     write("negotiate_final", "final", final_token.as_bytes());
-    let reject = base64::engine::general_purpose::STANDARD.encode([0xa1, 0x07, 0x30, 0x05, 0xa0, 0x03, 0x0a, 0x01, 0x02]);
+    let reject = base64::engine::general_purpose::STANDARD
+        .encode([0xa1, 0x07, 0x30, 0x05, 0xa0, 0x03, 0x0a, 0x01, 0x02]);
     write("negotiate_final", "reject", reject.as_bytes());
 
-    write("redact", "echo", format!("\u{7}Pa55 w\"The value 'Pa55 w' is not valid").as_bytes());
-    write("redact", "json", b"\x05a\"b\\c{\"password\":\"a\\\"b\\\\c\"}");
+    write(
+        "redact",
+        "echo",
+        format!("\u{7}Pa55 w\"The value 'Pa55 w' is not valid").as_bytes(),
+    );
+    write(
+        "redact",
+        "json",
+        b"\x05a\"b\\c{\"password\":\"a\\\"b\\\\c\"}",
+    );
 }
