@@ -442,7 +442,7 @@ async fn run(options: Options, command: Command) -> Result<(), Stop> {
                 let text = response.text().await.map_err(|e| {
                     // The crate's own words for the cause, without reqwest's URL.
                     Stop::Failed(
-                        rpa_auth::Error::transport(client.backend(), endpoint.clone(), e)
+                        rpa_auth::Error::body_read(client.backend(), endpoint.clone(), e)
                             .to_string(),
                     )
                 })?;

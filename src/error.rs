@@ -452,6 +452,13 @@ impl Error {
         }
     }
 
+    /// A failure reading the body of an answer the client returned (`Response::text()`,
+    /// `Response::bytes()`), as a [`Error::Transport`] saying why in words (cut short, reset, bad
+    /// chunked encoding, timed out), without reqwest's URL. `endpoint` is the request's.
+    pub fn body_read(backend: &'static str, endpoint: Endpoint, error: reqwest::Error) -> Self {
+        Self::transport(backend, endpoint, error)
+    }
+
     /// For a custom [`Authenticator`](crate::Authenticator): the server answered an error status that
     /// is not a refusal of the credentials (429, 5xx), optionally asking to wait `retry_after`.
     pub fn unexpected_status(

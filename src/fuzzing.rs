@@ -262,7 +262,7 @@ pub fn handshake_samples() -> Option<(Vec<u8>, Vec<u8>, String)> {
             )
             .ok()?;
             let first = context.first_token().ok()?;
-            let crate::ntlm::AcceptStep::Challenge(header) =
+            let AcceptStep::Challenge(header) =
                 acceptor.step(&format!("{} {}", scheme.as_str(), STANDARD.encode(first)))
             else {
                 return None;
@@ -273,7 +273,7 @@ pub fn handshake_samples() -> Option<(Vec<u8>, Vec<u8>, String)> {
     let (_, _, ntlm) = challenge_of(Scheme::Ntlm)?;
     let (mut context, mut acceptor, spnego) = challenge_of(Scheme::Negotiate)?;
     let authenticate = context.answer(&spnego).ok()?;
-    let crate::ntlm::AcceptStep::Accepted {
+    let AcceptStep::Accepted {
         final_header: Some(final_header),
         ..
     } = acceptor.step(&format!("Negotiate {}", STANDARD.encode(authenticate)))

@@ -12,11 +12,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rpa_auth::backend::automation_anywhere::ApiVersion;
-use rpa_auth::backend::pyramid::{PyramidPasswordLogin, PyramidWindowsLogin};
-use rpa_auth::error::TransportKind;
 use rpa_auth::{
-    AuthClient, AutomationAnywhereLogin, Error, SecretString, UiPathBearerLogin,
+    ApiVersion, AuthClient, AutomationAnywhereLogin, Error, PyramidPasswordLogin,
+    PyramidWindowsLogin, SecretString, TransportKind, UiPathBearerLogin,
     UiPathClientCredentialsLogin,
 };
 use support::hostile_server::{Action, Handler, HostileServer, Request, http, json};
@@ -80,7 +78,7 @@ impl Vendor {
                     .unwrap(),
             ),
             Self::Aa => AuthClient::builder(
-                AutomationAnywhereLogin::with_password(base, "jdoe", secret())
+                AutomationAnywhereLogin::new(base, "jdoe", secret())
                     .unwrap()
                     .mfa_code(SecretString::from(MFA))
                     .unwrap()

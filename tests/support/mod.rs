@@ -2,8 +2,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod env_vars;
-pub mod kdc;
 pub mod hostile_server;
+pub mod kdc;
 pub mod ntlm_server;
 pub mod pyspnego;
 pub mod redis_server;
