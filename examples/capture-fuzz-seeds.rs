@@ -227,7 +227,7 @@ async fn main() {
     write(
         "redact",
         "echo",
-        format!("\u{7}Pa55 w\"The value 'Pa55 w' is not valid").as_bytes(),
+        "\u{7}Pa55 w\"The value 'Pa55 w' is not valid".as_bytes(),
     );
     write(
         "redact",

@@ -70,7 +70,7 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
 
     /// `text` with every secret this login holds or has issued (password, key, client secret,
     /// multi-factor code, tokens) removed, in every form a server may echo it in; see
-    /// [`redact`](crate::redact). The default returns the text unchanged.
+    /// [`Secrets`](crate::Secrets). The default returns the text unchanged.
     fn redact(&self, text: &str) -> String {
         text.to_owned()
     }

@@ -116,7 +116,7 @@ impl AuthClient {
 
     /// `text` with every secret this client holds or has been issued removed (password, API key,
     /// client secret, multi-factor code, current and earlier tokens), in every form a server may echo
-    /// it in (see [`redact`](crate::redact)). Use it before printing or logging a server's answer.
+    /// it in (see [`Secrets`](crate::Secrets)). Use it before printing or logging a server's answer.
     pub fn redact(&self, text: &str) -> String {
         self.inner.cache.redact(text)
     }

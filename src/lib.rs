@@ -14,7 +14,6 @@ pub mod fuzzing;
 #[cfg(feature = "middleware")]
 pub mod middleware;
 pub mod ntlm;
-pub mod redact;
 pub mod store;
 
 mod backend;
@@ -24,6 +23,7 @@ mod future;
 mod json;
 mod jwt;
 mod origin;
+mod redact;
 mod token;
 mod transport;
 
@@ -42,6 +42,7 @@ pub use future::BoxFuture;
 #[cfg(feature = "kerberos")]
 pub use ntlm::KerberosError;
 pub use ntlm::{HandshakeError, Scheme, WindowsCredentials, WindowsIdentity};
+pub use redact::Secrets;
 
 /// Re-exported so callers can build secrets without naming `secrecy` in their own `Cargo.toml`.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -1,4 +1,4 @@
-//! Removing secrets from server text before it reaches an error, a log event or a program's output.
+//! [`Secrets`]: removing secrets from server text before it reaches an error, a log event or a program's output.
 //!
 //! Servers repeat what they were sent: ASP.NET model validation answers "The value '…' is not valid for
 //! Password.", proxies echo query strings, debug pages dump request bodies. Every backend keeps the
@@ -24,7 +24,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretString};
 
 /// What a removed secret is replaced with.
-pub const MARKER: &str = "[redacted]";
+pub(crate) const MARKER: &str = "[redacted]";
 
 /// How many tokens issued earlier are remembered, besides the fixed secrets.
 const REMEMBERED_TOKENS: usize = 4;
