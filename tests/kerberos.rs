@@ -519,7 +519,7 @@ async fn cli_without_a_ticket_or_password_says_to_run_kinit() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("error: pyramid: ")
+        stderr.starts_with("error: pyramid-windows: ")
             && stderr.contains("POST /API2/auth/authenticateUserWindows")
             && stderr.ends_with("no Kerberos ticket: run kinit or set KRB5CCNAME\n"),
         "{stderr}"
