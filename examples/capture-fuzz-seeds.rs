@@ -71,7 +71,7 @@ async fn main() {
         ("modern", TokenFormat::Jwt, ErrorBody::Modern),
     ] {
         let emulator = UiPathEmulator::builder()
-            .user("Default", "admin", "secret")
+            .user("admin", "secret")
             .client("app", "app-secret", &["OR.Jobs"])
             .token_format(format)
             .error_body(errors)
