@@ -69,9 +69,8 @@ async fn main() {
         stats::cpus(),
         stats::load()
     );
-    let (first_bytes, first_time, first) = measure(logins(1), |login| {
-        AuthClient::new(login).expect("client")
-    });
+    let (first_bytes, first_time, first) =
+        measure(logins(1), |login| AuthClient::new(login).expect("client"));
     println!(
         "first AuthClient::new on the runtime (builds the shared reqwest::Client): {:.1} KB, {first_time:?}",
         first_bytes / 1024.0
@@ -81,7 +80,11 @@ async fn main() {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut keep = vec![first];
     for round in 0..ROUNDS {
-        let shared = || measure(logins(SHARED_PER_ROUND), |l| AuthClient::new(l).expect("client"));
+        let shared = || {
+            measure(logins(SHARED_PER_ROUND), |l| {
+                AuthClient::new(l).expect("client")
+            })
+        };
         let own = || {
             measure(logins(OWN_PER_ROUND), |l| {
                 AuthClient::builder(l)
@@ -117,11 +120,7 @@ async fn main() {
         ob,
         Duration::from_secs_f64(ot)
     );
-    println!(
-        "  shared ÷ own: bytes {:.4}, time {:.4}",
-        sb / ob,
-        st / ot
-    );
+    println!("  shared ÷ own: bytes {:.4}, time {:.4}", sb / ob, st / ot);
     println!(
         "clients alive at the end: {}; load average at end {}",
         keep.iter().map(Vec::len).sum::<usize>(),

@@ -138,6 +138,8 @@ async fn main() {
         token: credential.secret().expose_secret().to_owned(),
         headers: credential.headers().clone(),
     };
+    let raw_future = std::mem::size_of_val(&client.http().get(base.as_str()).send());
+    let wrapped_future = std::mem::size_of_val(&client.get(PATH).send());
     let wrapped = Way::Wrapped(client);
     let ntlm = Way::Wrapped(
         AuthClient::new(
@@ -175,6 +177,9 @@ async fn main() {
     println!(
         "allocations per request (client and in-process emulator together): raw {raw_allocations:.1}, AuthClient {wrapped_allocations:.1}, difference {:+.1}",
         wrapped_allocations - raw_allocations
+    );
+    println!(
+        "size of the future of one send: raw reqwest {raw_future} bytes, AuthClient {wrapped_future} bytes"
     );
     println!(
         "logins during the run: {} bearer, {} NTLM handshakes; load average at end {}",

@@ -215,20 +215,45 @@ impl AuthClient {
             .get(None)
             .await
             .map_err(SendFailure::Auth)?;
-        let response = self.send_with(request, &cached, &kept, sender).await?;
+        // Placed and sent here rather than through `send_with`, so the future every request awaits holds
+        // one copy of the request, not two.
+        let mut request = request;
+        cached
+            .placed()
+            .apply(&mut request)
+            .map_err(|cause| SendFailure::Auth(self.request_error(kept.endpoint(), cause)))?;
+        let response = match cached.credential().transport() {
+            Some(transport) => transport.send(request).await.map_err(SendFailure::Auth)?,
+            None => sender
+                .send(request)
+                .await
+                .map_err(|error| SendFailure::Downstream(error, kept.endpoint()))?,
+        };
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
         drop(response);
+        // The rare path, boxed so its state does not enlarge every request's future.
+        Box::pin(self.retry_after_401(kept, cached, sender)).await
+    }
+
+    /// After a 401 to `rejected`: renews the credential once and sends the kept copy once more.
+    async fn retry_after_401<S: Sender>(
+        &self,
+        kept: Kept,
+        rejected: Arc<Cached>,
+        sender: &mut S,
+    ) -> Result<reqwest::Response, SendFailure<S::Error>> {
         let endpoint = kept.endpoint();
         tracing::info!(
             backend = self.backend(),
             endpoint = %endpoint,
             "answered 401: renewing the credential and retrying once"
         );
-        self.inner.cache.discard(cached.credential()).await;
+        self.inner.cache.discard(rejected.credential()).await;
+        let generation = rejected.generation();
         let Kept::Replay(retry) = kept else {
-            self.inner.cache.reject(cached.generation());
+            self.inner.cache.reject(generation);
             return Err(SendFailure::Auth(Error::BodyNotReplayable {
                 backend: self.backend(),
                 endpoint,
@@ -237,7 +262,7 @@ impl AuthClient {
         let cached = self
             .inner
             .cache
-            .get(Some(cached.generation()))
+            .get(Some(generation))
             .await
             .map_err(SendFailure::Auth)?;
         let kept = Kept::Endpoint(endpoint);

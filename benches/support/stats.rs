@@ -18,7 +18,12 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// The machine's load averages (1, 5, 15 minutes) from `/proc/loadavg`, as printed there.
 pub fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "unknown".into())
 }
 

@@ -373,7 +373,8 @@ impl CredentialCache {
                 return Ok(current.clone());
             }
         }
-        self.get_slow(rejected).await
+        // A miss is rare: boxed, so its state does not enlarge the future of every request.
+        Box::pin(self.get_slow(rejected)).await
     }
 
     async fn get_slow(self: &Arc<Self>, mut rejected: Option<u64>) -> Result<Arc<Cached>> {
@@ -629,8 +630,8 @@ mod tests {
     use secrecy::{ExposeSecret, SecretString};
 
     use super::*;
-    use crate::future::BoxFuture;
     use crate::credential::Placement;
+    use crate::future::BoxFuture;
 
     const TEN_MINUTES: Duration = Duration::from_secs(600);
 
