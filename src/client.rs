@@ -2,6 +2,7 @@
 //! early refresh, one login in flight, retry once on 401 — and places the credential on each request.
 
 mod cache;
+mod default_http;
 mod shared;
 
 use std::fmt;
@@ -16,22 +17,16 @@ use url::Url;
 use crate::authenticator::Authenticator;
 use crate::credential::Credential;
 use crate::error::{Endpoint, Error, Result};
-use crate::future::BoxFuture;
 use crate::origin;
 use crate::store::{StoreKey, TokenStore};
-use cache::{Config, CredentialCache};
+use cache::{Cached, Config, CredentialCache};
 use shared::SharedStore;
 
 pub use cache::{
     DEFAULT_LOGIN_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_REFRESH_BUFFER,
     DEFAULT_REFRESH_RETRY_INTERVAL, DEFAULT_REJECTED_LOGIN_COOLDOWN, DEFAULT_RETRY_WAIT,
 };
-
-/// Request timeout of the `reqwest::Client` built when none is given: 30 s.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Connect timeout of the `reqwest::Client` built when none is given: 10 s.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use default_http::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 /// An HTTP client that stays logged in.
 ///
@@ -65,7 +60,7 @@ pub struct AuthClient {
 
 struct Inner {
     base: Url,
-    cache: CredentialCache,
+    cache: Arc<CredentialCache>,
 }
 
 impl AuthClient {
@@ -111,7 +106,7 @@ impl AuthClient {
             .cache
             .get(None)
             .await
-            .map(|(credential, _)| credential)
+            .map(|cached| cached.credential().clone())
     }
 
     /// `text` with every secret this client holds or has been issued removed (password, API key,
@@ -201,13 +196,16 @@ impl AuthClient {
 
     /// The request wrapper, over any way of sending: reqwest itself, or the rest of a middleware chain.
     /// Credentials that are authenticated connections go through their own transport instead.
+    ///
+    /// On the way of a request answered as expected nothing is allocated beyond the copy kept for a
+    /// retry: the credential is shared, its header made once, and the endpoint named only for an error.
     pub(crate) async fn execute_with<S: Sender>(
         &self,
         request: reqwest::Request,
         sender: &mut S,
     ) -> Result<reqwest::Response, SendFailure<S::Error>> {
-        let endpoint = Endpoint::new(request.method().clone(), request.url());
         if !origin::same_origin(&self.inner.base, request.url()) {
+            let endpoint = Endpoint::new(request.method().clone(), request.url());
             return Err(SendFailure::Auth(self.request_error(
                 endpoint,
                 format!(
@@ -217,43 +215,67 @@ impl AuthClient {
                 ),
             )));
         }
-        let replay = request.try_clone();
-        let (credential, generation) = self
+        let kept = Kept::of(&request);
+        let cached = self
             .inner
             .cache
             .get(None)
             .await
             .map_err(SendFailure::Auth)?;
-        let response = self
-            .send_with(request, &credential, &endpoint, sender)
-            .await?;
+        // Placed and sent here rather than through `send_with`, so the future every request awaits holds
+        // one copy of the request, not two.
+        let mut request = request;
+        cached
+            .placed()
+            .apply(&mut request)
+            .map_err(|cause| SendFailure::Auth(self.request_error(kept.endpoint(), cause)))?;
+        let response = match cached.credential().transport() {
+            Some(transport) => transport.send(request).await.map_err(SendFailure::Auth)?,
+            None => sender
+                .send(request)
+                .await
+                .map_err(|error| SendFailure::Downstream(error, kept.endpoint()))?,
+        };
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
         drop(response);
+        // The rare path, boxed so its state does not enlarge every request's future.
+        Box::pin(self.retry_after_401(kept, cached, sender)).await
+    }
+
+    /// After a 401 to `rejected`: renews the credential once and sends the kept copy once more.
+    async fn retry_after_401<S: Sender>(
+        &self,
+        kept: Kept,
+        rejected: Arc<Cached>,
+        sender: &mut S,
+    ) -> Result<reqwest::Response, SendFailure<S::Error>> {
+        let endpoint = kept.endpoint();
         tracing::info!(
             backend = self.backend(),
             endpoint = %endpoint,
             "answered 401: renewing the credential and retrying once"
         );
-        self.inner.cache.discard(&credential).await;
-        let Some(retry) = replay else {
+        self.inner.cache.discard(rejected.credential()).await;
+        let generation = rejected.generation();
+        let Kept::Replay(retry) = kept else {
             self.inner.cache.reject(generation);
             return Err(SendFailure::Auth(Error::BodyNotReplayable {
                 backend: self.backend(),
                 endpoint,
             }));
         };
-        let (credential, _) = self
+        let cached = self
             .inner
             .cache
             .get(Some(generation))
             .await
             .map_err(SendFailure::Auth)?;
-        let response = self
-            .send_with(retry, &credential, &endpoint, sender)
-            .await?;
+        let kept = Kept::Endpoint(endpoint);
+        let response = self.send_with(retry, &cached, &kept, sender).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
+            let endpoint = kept.endpoint();
             tracing::warn!(backend = self.backend(), endpoint = %endpoint, "still 401 after a fresh login");
             return Err(SendFailure::Auth(Error::Unauthorized {
                 backend: self.backend(),
@@ -267,19 +289,20 @@ impl AuthClient {
     async fn send_with<S: Sender>(
         &self,
         mut request: reqwest::Request,
-        credential: &Credential,
-        endpoint: &Endpoint,
+        cached: &Cached,
+        kept: &Kept,
         sender: &mut S,
     ) -> Result<reqwest::Response, SendFailure<S::Error>> {
-        credential
+        cached
+            .placed()
             .apply(&mut request)
-            .map_err(|cause| SendFailure::Auth(self.request_error(endpoint.clone(), cause)))?;
-        match credential.transport() {
+            .map_err(|cause| SendFailure::Auth(self.request_error(kept.endpoint(), cause)))?;
+        match cached.credential().transport() {
             Some(transport) => transport.send(request).await.map_err(SendFailure::Auth),
             None => sender
                 .send(request)
                 .await
-                .map_err(|error| SendFailure::Downstream(error, endpoint.clone())),
+                .map_err(|error| SendFailure::Downstream(error, kept.endpoint())),
         }
     }
 
@@ -302,6 +325,35 @@ impl fmt::Debug for AuthClient {
     }
 }
 
+/// What the wrapper keeps of a request while it is out: a copy to send again after a 401 (a bytes body
+/// is reference-counted, so the copy is cheap), or, for a streaming body that cannot be sent twice, the
+/// endpoint to name in errors.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every request keeps a replay; boxing it would cost an allocation each time"
+)]
+enum Kept {
+    Replay(reqwest::Request),
+    Endpoint(Endpoint),
+}
+
+impl Kept {
+    fn of(request: &reqwest::Request) -> Self {
+        match request.try_clone() {
+            Some(replay) => Self::Replay(replay),
+            None => Self::Endpoint(Endpoint::new(request.method().clone(), request.url())),
+        }
+    }
+
+    /// The endpoint of the request, for an error or a log event.
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            Self::Replay(request) => Endpoint::new(request.method().clone(), request.url()),
+            Self::Endpoint(endpoint) => endpoint.clone(),
+        }
+    }
+}
+
 /// A way of sending a request once the credential is on it.
 pub(crate) trait Sender: Send {
     /// What sending can fail with.
@@ -310,7 +362,7 @@ pub(crate) trait Sender: Send {
     fn send(
         &mut self,
         request: reqwest::Request,
-    ) -> BoxFuture<'_, Result<reqwest::Response, Self::Error>>;
+    ) -> impl Future<Output = Result<reqwest::Response, Self::Error>> + Send + '_;
 }
 
 /// Why [`AuthClient::execute_with`] failed: the wrapper's own error, or the sender's (with the endpoint
@@ -328,8 +380,8 @@ impl Sender for HttpSender<'_> {
     fn send(
         &mut self,
         request: reqwest::Request,
-    ) -> BoxFuture<'_, Result<reqwest::Response, reqwest::Error>> {
-        Box::pin(self.0.execute(request))
+    ) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send + '_ {
+        self.0.execute(request)
     }
 }
 
@@ -378,7 +430,8 @@ impl AuthClientBuilder {
     /// follows redirects can carry non-`Authorization` credentials to another host.
     ///
     /// Defaults to a client with no redirects, a [`DEFAULT_TIMEOUT`] request timeout and a
-    /// [`DEFAULT_CONNECT_TIMEOUT`] connect timeout.
+    /// [`DEFAULT_CONNECT_TIMEOUT`] connect timeout, built once and shared by every `AuthClient` built
+    /// without `http_client` on the same tokio runtime (one built outside a runtime gets its own).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -443,14 +496,7 @@ impl AuthClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(DEFAULT_TIMEOUT)
-                .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
-                .build()
-                .map_err(|e| {
-                    Error::config(backend, format!("could not build the HTTP client ({e})"))
-                })?,
+            None => default_http::default_client(backend)?,
         };
         let mut cache = CredentialCache::new(http, self.auth.clone(), self.config);
         match (self.store, self.auth.store_identity()) {
@@ -466,7 +512,10 @@ impl AuthClientBuilder {
             (None, _) => {}
         }
         Ok(AuthClient {
-            inner: Arc::new(Inner { base, cache }),
+            inner: Arc::new(Inner {
+                base,
+                cache: Arc::new(cache),
+            }),
         })
     }
 }

@@ -176,47 +176,91 @@ impl Credential {
     /// # Errors
     /// A message when the request cannot carry the credential: a JSON-body placement on a body that is not
     /// a JSON object, or a secret that is not a valid header value.
+    #[cfg(test)]
     pub(crate) fn apply(&self, request: &mut reqwest::Request) -> Result<(), String> {
-        for (name, value) in &self.headers {
+        PlacedCredential::new(self.clone()).apply(request)
+    }
+}
+
+/// A credential with the header it places made once, for every request that carries it: the
+/// `Authorization: Bearer …` value, the named header or the cookie pair, marked sensitive. A JSON-body
+/// placement has nothing to prepare: it rewrites each body.
+pub(crate) struct PlacedCredential {
+    credential: Credential,
+    header: Result<Option<(HeaderName, HeaderValue)>, String>,
+}
+
+impl PlacedCredential {
+    /// Prepares `credential` for placing.
+    pub(crate) fn new(credential: Credential) -> Self {
+        let secret = credential.secret.expose_secret();
+        if credential.placement != Placement::Connection
+            && let Err(cause) = crate::token::check(secret)
+        {
+            // The last guard: a login that let an empty or blank token through sends nothing.
+            let header = Err(format!(
+                "the credential is unusable ({cause}); nothing was sent"
+            ));
+            return Self { credential, header };
+        }
+        let header = match &credential.placement {
+            Placement::Bearer => {
+                sensitive_header(&format!("Bearer {secret}")).map(|v| Some((AUTHORIZATION, v)))
+            }
+            Placement::Header(name) => sensitive_header(secret).map(|v| Some((name.clone(), v))),
+            Placement::Cookie(name) => {
+                sensitive_header(&format!("{name}={secret}")).map(|v| Some((COOKIE, v)))
+            }
+            Placement::JsonBodyField(_) | Placement::Connection => Ok(None),
+        };
+        Self { credential, header }
+    }
+
+    /// The credential.
+    pub(crate) fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// Puts the credential on `request` where the server expects it.
+    ///
+    /// # Errors
+    /// A message when the request cannot carry the credential: a JSON-body placement on a body that is not
+    /// a JSON object, or a secret that is not a valid header value.
+    pub(crate) fn apply(&self, request: &mut reqwest::Request) -> Result<(), String> {
+        let credential = &self.credential;
+        for (name, value) in &credential.headers {
             if !request.headers().contains_key(name) {
                 request.headers_mut().insert(name.clone(), value.clone());
             }
         }
-        let secret = self.secret.expose_secret();
-        if self.placement != Placement::Connection
-            && let Err(cause) = crate::token::check(secret)
-        {
-            // The last guard: a login that let an empty or blank token through sends nothing.
-            return Err(format!(
-                "the credential is unusable ({cause}); nothing was sent"
-            ));
-        }
-        match &self.placement {
-            Placement::Bearer => {
-                let value = sensitive_header(&format!("Bearer {secret}"))?;
-                request.headers_mut().insert(AUTHORIZATION, value);
-            }
-            Placement::Header(name) => {
-                let value = sensitive_header(secret)?;
-                request.headers_mut().insert(name.clone(), value);
-            }
+        let header = self.header.as_ref().map_err(Clone::clone)?;
+        match &credential.placement {
             Placement::Cookie(name) => {
-                let pair = format!("{name}={secret}");
-                let joined = match request.headers().get(COOKIE).map(HeaderValue::to_str) {
-                    Some(Ok(existing)) if !existing.is_empty() => format!("{existing}; {pair}"),
-                    _ => pair,
+                let existing = request.headers().get(COOKIE).map(HeaderValue::to_str);
+                let joined = match existing {
+                    Some(Ok(existing)) if !existing.is_empty() => {
+                        let secret = credential.secret.expose_secret();
+                        Some(sensitive_header(&format!("{existing}; {name}={secret}"))?)
+                    }
+                    _ => None,
                 };
-                let value = sensitive_header(&joined)?;
-                request.headers_mut().insert(COOKIE, value);
+                if let Some(value) = joined.or_else(|| header.as_ref().map(|(_, v)| v.clone())) {
+                    request.headers_mut().insert(COOKIE, value);
+                }
             }
-            Placement::Connection => {}
             Placement::JsonBodyField(field) => {
+                let secret = credential.secret.expose_secret();
                 let body = insert_json_field(request.body().map(|b| b.as_bytes()), field, secret)?;
                 *request.body_mut() = Some(body.into());
                 if !request.headers().contains_key(CONTENT_TYPE) {
                     request
                         .headers_mut()
                         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+            }
+            Placement::Bearer | Placement::Header(_) | Placement::Connection => {
+                if let Some((name, value)) = header {
+                    request.headers_mut().insert(name.clone(), value.clone());
                 }
             }
         }
@@ -405,6 +449,46 @@ mod tests {
             .apply(&mut req)
             .unwrap();
         assert!(req.headers().get(COOKIE).unwrap().is_sensitive());
+    }
+
+    #[test]
+    fn placed_header_is_made_once_and_put_on_every_request_marked_sensitive() {
+        let placed = PlacedCredential::new(credential(Placement::Bearer));
+        for _ in 0..2 {
+            let mut req = request(None);
+            placed.apply(&mut req).unwrap();
+            let value = &req.headers()[AUTHORIZATION];
+            assert_eq!(value.to_str().unwrap(), format!("Bearer {TOKEN}"));
+            assert!(value.is_sensitive());
+        }
+    }
+
+    #[test]
+    fn a_secret_not_allowed_in_a_header_fails_the_request_without_quoting_it() {
+        let placed = PlacedCredential::new(Credential::new(
+            // Every token that passes the token check is a valid header value; a cookie name from the
+            // configuration may still not be.
+            SecretString::from("secret-token"),
+            Placement::Cookie("bad\nname".into()),
+        ));
+        let mut req = request(None);
+        let error = placed.apply(&mut req).unwrap_err();
+        assert!(error.contains("not allowed in a header"), "{error}");
+        assert!(!error.contains("secret"));
+        assert!(req.headers().get(COOKIE).is_none());
+    }
+
+    #[test]
+    fn a_token_with_a_line_break_is_never_placed() {
+        let placed = PlacedCredential::new(Credential::new(
+            SecretString::from("line\nbreak"),
+            Placement::Header(HeaderName::from_static("x-authorization")),
+        ));
+        let mut req = request(None);
+        let error = placed.apply(&mut req).unwrap_err();
+        assert!(error.contains("nothing was sent"), "{error}");
+        assert!(!error.contains("line"));
+        assert!(req.headers().get("x-authorization").is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,7 +24,6 @@ use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
 use crate::client::{AuthClient, SendFailure, Sender};
-use crate::future::BoxFuture;
 
 /// Logs in, refreshes, places the credential and retries once on 401, inside a middleware chain.
 ///
@@ -63,7 +62,8 @@ impl Sender for ChainSender<'_> {
     fn send(
         &mut self,
         request: reqwest::Request,
-    ) -> BoxFuture<'_, Result<reqwest::Response, reqwest_middleware::Error>> {
+    ) -> impl Future<Output = Result<reqwest::Response, reqwest_middleware::Error>> + Send + '_
+    {
         self.next.clone().run(request, self.extensions)
     }
 }

@@ -60,12 +60,20 @@ async fn reuses_cached_token_until_refresh_window() {
     assert_eq!(secret_text(&client.credential().await.unwrap()), "token-1");
     tokio::time::advance(Duration::from_secs(4 * 60)).await;
     assert_eq!(secret_text(&client.credential().await.unwrap()), "token-1");
+    settle().await;
     assert_eq!(counting.count(), 1);
 
-    // Default buffer is 5 minutes: at 5 min 1 s before expiry... at 5 min 1 s after issue we are inside it.
+    // Default buffer is 5 minutes (the refresh point jittered up to 30 s earlier): at 5 min 1 s after
+    // issue we are inside it. The still-valid token is served at once and renewed in the background.
     tokio::time::advance(Duration::from_secs(61)).await;
-    assert_eq!(secret_text(&client.credential().await.unwrap()), "token-2");
+    assert_eq!(secret_text(&client.credential().await.unwrap()), "token-1");
+    assert_eq!(support::renewed(&client, "token-1").await, "token-2");
     assert_eq!(counting.count(), 2);
+}
+
+/// Lets the background refresh run (the paused clock moves on only when every task waits).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -76,11 +84,14 @@ async fn short_lived_token_is_refreshed_at_half_its_life() {
     }))
     .unwrap();
     client.credential().await.unwrap();
-    tokio::time::advance(Duration::from_secs(29)).await;
+    // Half of 60 s is 30 s, jittered up to 3 s earlier.
+    tokio::time::advance(Duration::from_secs(26)).await;
     client.credential().await.unwrap();
+    settle().await;
     assert_eq!(counting.count(), 1);
-    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::time::advance(Duration::from_secs(5)).await;
     client.credential().await.unwrap();
+    settle().await;
     assert_eq!(counting.count(), 2);
 }
 
@@ -173,8 +184,10 @@ async fn failed_early_refresh_keeps_the_valid_token() {
 
     tokio::time::advance(Duration::from_secs(6 * 60)).await; // inside the refresh window, still valid
     assert_eq!(secret_text(&client.credential().await.unwrap()), "token-1");
+    settle().await;
     assert_eq!(counting.count(), 2, "one refresh attempt");
     assert_eq!(secret_text(&client.credential().await.unwrap()), "token-1");
+    settle().await;
     assert_eq!(
         counting.count(),
         2,
@@ -183,6 +196,7 @@ async fn failed_early_refresh_keeps_the_valid_token() {
 
     tokio::time::advance(rpa_auth::client::DEFAULT_REFRESH_RETRY_INTERVAL).await;
     assert_eq!(secret_text(&client.credential().await.unwrap()), "token-1");
+    settle().await;
     assert_eq!(counting.count(), 3);
 
     tokio::time::advance(Duration::from_secs(5 * 60)).await; // expired now: the error surfaces

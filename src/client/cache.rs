@@ -1,18 +1,28 @@
 //! The credential cache: which credential a request uses, and when to log in for a new one.
 //!
-//! One [`CredentialCache`] sits behind every [`AuthClient`](crate::AuthClient) and its clones. A hit is
-//! a credential outside its refresh window; everything else goes through [`CredentialCache::obtain`],
-//! the one miss path, with one login in flight however many tasks miss at once.
+//! One [`CredentialCache`] sits behind every [`AuthClient`](crate::AuthClient) and its clones.
+//! - A credential outside its refresh window is handed out as it is: one read lock and one reference
+//!   count, no allocation.
+//! - Inside its refresh window but still valid, it is handed out all the same, and one background task
+//!   renews it (a *flight*); nobody waits for it.
+//! - With no valid credential (first use, expiry, a 401), callers wait for the one flight in progress,
+//!   or start it. Every flight goes through [`CredentialCache::obtain`], the one miss path.
+//!
+//! The refresh point is moved earlier by a random part of up to a tenth of the refresh buffer, so a
+//! fleet of clients started together does not renew in the same second.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::authenticator::Authenticator;
-use crate::credential::Credential;
+use crate::credential::{Credential, PlacedCredential};
 use crate::error::{Error, Result};
 
 use super::shared::{Obtained, SharedFailure, SharedStore};
@@ -61,40 +71,95 @@ impl Default for Config {
     }
 }
 
-/// A credential handed out by the cache, with its generation: the number of the login that made it,
-/// so a 401 drops exactly the credential it was answered to.
-pub(crate) type Hit = (Credential, u64);
+/// The largest part of the refresh buffer by which the refresh point is moved earlier at random.
+const REFRESH_JITTER_DIVISOR: u32 = 10;
+
+/// A credential handed out by the cache: the credential ready to be placed, and its generation (the
+/// number of the login that made it, so a 401 drops exactly the credential it was answered to).
+pub(crate) struct Cached {
+    placed: PlacedCredential,
+    generation: u64,
+    refresh_at: Option<Instant>,
+}
+
+impl Cached {
+    fn new(credential: Credential, generation: u64, buffer: Duration, jitter: f64) -> Self {
+        let refresh_at = credential.expires_at().map(|expires_at| {
+            let lifetime = credential.lifetime().unwrap_or_default();
+            let buffer = buffer.min(lifetime / 2);
+            let early = buffer
+                .div_f64(f64::from(REFRESH_JITTER_DIVISOR))
+                .mul_f64(jitter);
+            expires_at
+                .checked_sub(buffer + early)
+                .unwrap_or_else(|| credential.issued_at())
+        });
+        Self {
+            placed: PlacedCredential::new(credential),
+            generation,
+            refresh_at,
+        }
+    }
+
+    /// The credential.
+    pub(crate) fn credential(&self) -> &Credential {
+        self.placed.credential()
+    }
+
+    /// The credential with its header made, ready to be placed on requests.
+    pub(crate) fn placed(&self) -> &PlacedCredential {
+        &self.placed
+    }
+
+    /// The number of the login that made it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Before its (jittered) refresh point.
+    fn is_fresh_at(&self, now: Instant) -> bool {
+        self.refresh_at.is_none_or(|at| now < at)
+    }
+}
 
 /// The cached credential of one authenticator, its single-flight login and its failure memory.
 pub(crate) struct CredentialCache {
     http: reqwest::Client,
     auth: Arc<dyn Authenticator>,
     config: Config,
-    state: Mutex<State>,
+    state: RwLock<State>,
+    /// Held by a flight while it logs in, and by logout, so the two never overlap.
     login_lock: tokio::sync::Mutex<()>,
+    jitter: RandomState,
     shared: Option<SharedStore>,
 }
 
 #[derive(Default)]
 struct State {
-    current: Option<Cached>,
+    current: Option<Arc<Cached>>,
     generations: u64,
-    attempts: u64,
     failure: Option<Failure>,
     refresh_not_before: Option<Instant>,
+    flight: Option<Flight>,
+    flights: u64,
     /// The credential the server last answered 401 to, so a token store's copy of it is not taken back.
     rejected: Option<Credential>,
 }
 
-struct Cached {
-    credential: Credential,
-    generation: u64,
-}
-
+/// The last failed flight, remembered so rejected credentials are not sent again at once.
 struct Failure {
-    attempt: u64,
     error: Error,
     at: Instant,
+}
+
+/// What a flight ends with, broadcast to every caller waiting on it.
+type Outcome = Option<Result<Arc<Cached>>>;
+
+/// The login or refresh in progress.
+struct Flight {
+    id: u64,
+    refresh: bool,
+    outcome: watch::Receiver<Outcome>,
 }
 
 /// What a miss needs: a first login (or one after expiry or a 401), or the renewal of a credential
@@ -104,29 +169,104 @@ pub(crate) enum Need {
     Refresh(Credential),
 }
 
-impl State {
-    /// The cached credential when it is outside its refresh window.
-    fn fresh(&self, now: Instant, buffer: Duration) -> Option<Hit> {
-        let cached = self.current.as_ref()?;
-        let fresh = match (cached.credential.expires_at(), cached.credential.lifetime()) {
-            (Some(expires_at), Some(lifetime)) => now + buffer.min(lifetime / 2) < expires_at,
-            _ => true,
-        };
-        fresh.then(|| (cached.credential.clone(), cached.generation))
+impl Need {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Refresh(_) => "refresh",
+        }
     }
+}
 
+impl State {
     fn drop_generation(&mut self, generation: u64) {
         if self
             .current
             .as_ref()
             .is_some_and(|c| c.generation == generation)
         {
-            self.rejected = self.current.take().map(|cached| cached.credential);
+            self.rejected = self
+                .current
+                .take()
+                .map(|cached| cached.credential().clone());
+        }
+    }
+
+    /// The remembered rejection of the credentials, within its cooldown.
+    fn recent_rejection(&self, now: Instant, cooldown: Duration) -> Option<&Error> {
+        self.failure
+            .as_ref()
+            .filter(|f| f.error.is_login_rejected() && now < f.at + cooldown)
+            .map(|f| &f.error)
+    }
+}
+
+/// Clears the cache's record of a flight when its task ends, also when the task is dropped unfinished
+/// (the runtime shutting down); then the waiters see the channel closed and look again.
+struct FlightGuard {
+    cache: Arc<CredentialCache>,
+    id: u64,
+    outcome: watch::Sender<Outcome>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        let mut state = self.cache.write();
+        if state.flight.as_ref().is_some_and(|f| f.id == self.id) {
+            state.flight = None;
         }
     }
 }
 
-/// True when `credential` is outside its refresh window at `now` (as [`State::fresh`] decides).
+/// A flight recorded in the state, whose task is not yet spawned.
+struct Launch {
+    guard: FlightGuard,
+    need: Need,
+}
+
+impl Launch {
+    /// Spawns the flight's task: it logs in, records the outcome and tells the waiters.
+    fn spawn(self) {
+        let Self { guard, need } = self;
+        let span = tracing::debug_span!(
+            "flight",
+            backend = guard.cache.backend(),
+            kind = need.kind()
+        );
+        tokio::spawn(
+            async move {
+                let cache = guard.cache.clone();
+                let login = cache.login_lock.lock().await;
+                tracing::debug!("logging in");
+                let started = Instant::now();
+                let outcome = cache.obtain(&need).await;
+                let mut state = cache.write();
+                let outcome = cache.settle(&mut state, need, outcome, started.elapsed());
+                if state.flight.as_ref().is_some_and(|f| f.id == guard.id) {
+                    state.flight = None;
+                }
+                guard.outcome.send_replace(Some(outcome));
+                drop(state);
+                drop(login);
+                drop(guard);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// What a caller of [`CredentialCache::get`] does.
+enum Step {
+    /// Use this credential now.
+    Serve(Arc<Cached>),
+    /// Fail with this error now.
+    Fail(Error),
+    /// Wait for this flight's outcome (true: the flight is a refresh).
+    Wait(watch::Receiver<Outcome>, bool),
+}
+
+/// True when `credential` is outside its refresh window at `now`, the jitter left aside (for a token
+/// store's entry, which has no refresh point of this process's).
 fn is_fresh(credential: &Credential, now: Instant, buffer: Duration) -> bool {
     match (credential.expires_at(), credential.lifetime()) {
         (Some(expires_at), Some(lifetime)) => now + buffer.min(lifetime / 2) < expires_at,
@@ -141,8 +281,9 @@ impl CredentialCache {
             http,
             auth,
             config,
-            state: Mutex::new(State::default()),
+            state: RwLock::new(State::default()),
             login_lock: tokio::sync::Mutex::new(()),
+            jitter: RandomState::new(),
             shared: None,
         }
     }
@@ -172,18 +313,22 @@ impl CredentialCache {
         self.auth.backend()
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `text` without the secrets the authenticator holds or issued, nor the cached token.
     pub(crate) fn redact(&self, text: &str) -> String {
         let text = self.auth.redact(text);
         let current = self
-            .state()
+            .read()
             .current
             .as_ref()
-            .map(|cached| cached.credential.secret().clone());
+            .map(|cached| cached.credential().secret().clone());
         match current {
             Some(token) if !secrecy::ExposeSecret::expose_secret(&token).is_empty() => {
                 crate::redact::Secrets::new().with(&token).scrub(&text)
@@ -194,23 +339,23 @@ impl CredentialCache {
 
     /// Drops the cached credential, so the next caller logs in again.
     pub(crate) fn invalidate(&self) {
-        self.state().current = None;
+        self.write().current = None;
     }
 
     /// Drops the credential of `generation`, which the server has just answered 401 to, unless a newer
     /// one has already replaced it.
     pub(crate) fn reject(&self, generation: u64) {
-        self.state().drop_generation(generation);
+        self.write().drop_generation(generation);
     }
 
     /// Ends the server-side session of the cached credential (waiting for a login in flight) and drops it.
     pub(crate) async fn logout(&self) -> Result<()> {
         let _login = self.login_lock.lock().await;
-        let current = self.state().current.take();
+        let current = self.write().current.take();
         match current {
             Some(cached) => {
-                let result = self.auth.logout(&self.http, &cached.credential).await;
-                self.discard(&cached.credential).await;
+                let result = self.auth.logout(&self.http, cached.credential()).await;
+                self.discard(cached.credential()).await;
                 result
             }
             None => Ok(()),
@@ -225,74 +370,150 @@ impl CredentialCache {
         }
     }
 
-    /// The credential to use, with its generation. `rejected` names a generation the server has just
-    /// answered 401 to: it is dropped unless a newer one has already replaced it.
-    pub(crate) async fn get(&self, rejected: Option<u64>) -> Result<Hit> {
-        let buffer = self.config.refresh_buffer;
-        let seen_attempts = {
-            let mut state = self.state();
-            if let Some(generation) = rejected {
-                state.drop_generation(generation);
-            }
-            if let Some(hit) = state.fresh(Instant::now(), buffer) {
+    /// The credential to use. `rejected` names a generation the server has just answered 401 to: it is
+    /// dropped unless a newer one has already replaced it.
+    ///
+    /// Returns at once while a valid credential is cached (starting a background refresh inside its
+    /// refresh window); otherwise waits for the login in flight, or starts it.
+    pub(crate) async fn get(self: &Arc<Self>, rejected: Option<u64>) -> Result<Arc<Cached>> {
+        if rejected.is_none() {
+            let state = self.read();
+            if let Some(current) = &state.current
+                && current.is_fresh_at(Instant::now())
+            {
                 tracing::trace!(
                     backend = self.backend(),
-                    generation = hit.1,
+                    generation = current.generation,
                     "credential reused"
                 );
-                return Ok(hit);
+                return Ok(current.clone());
             }
-            state.attempts
-        };
+        }
+        // A miss is rare: boxed, so its state does not enlarge the future of every request.
+        Box::pin(self.get_slow(rejected)).await
+    }
 
-        let _login = self.login_lock.lock().await;
-        let now = Instant::now();
-        let need = {
-            let state = self.state();
-            if let Some(hit) = state.fresh(now, buffer) {
-                return Ok(hit);
+    async fn get_slow(self: &Arc<Self>, mut rejected: Option<u64>) -> Result<Arc<Cached>> {
+        let mut failed_refresh_seen = false;
+        let mut cancelled = 0;
+        loop {
+            // Decide under the lock; start a flight's task only once the lock is released.
+            let mut launch = None;
+            let step = {
+                let mut state = self.write();
+                if let Some(generation) = rejected.take() {
+                    state.drop_generation(generation);
+                }
+                self.decide(&mut state, Instant::now(), &mut launch)
+            };
+            if let Some(launch) = launch {
+                launch.spawn();
             }
-            if let Some(failure) = &state.failure {
-                // A login finished while this caller waited and failed: share its outcome rather than
-                // sending the same credentials again.
-                if state.attempts != seen_attempts && failure.attempt == state.attempts {
+            let (mut outcome, refresh) = match step {
+                Step::Serve(cached) => return Ok(cached),
+                Step::Fail(error) => return Err(error),
+                Step::Wait(outcome, refresh) => (outcome, refresh),
+            };
+            let result = match outcome.wait_for(Option::is_some).await {
+                Ok(outcome) => outcome.clone(),
+                Err(_) => None,
+            };
+            match result {
+                Some(Ok(cached)) => return Ok(cached),
+                // A refresh of a credential since rejected or expired failed: a full login may still work.
+                Some(Err(_)) if refresh && !failed_refresh_seen => failed_refresh_seen = true,
+                Some(Err(error)) => {
                     tracing::debug!(
                         backend = self.backend(),
                         "sharing the failure of the login just made"
                     );
-                    return Err(failure.error.clone());
+                    return Err(error);
                 }
-                if failure.error.is_login_rejected()
-                    && now < failure.at + self.config.rejected_login_cooldown
-                {
-                    tracing::debug!(
-                        backend = self.backend(),
-                        "credentials were rejected recently; not sending them again yet"
-                    );
-                    return Err(failure.error.clone());
-                }
-            }
-            match &state.current {
-                Some(cached) if !cached.credential.is_expired_at(now) => {
-                    if state.refresh_not_before.is_some_and(|at| now < at) {
-                        return Ok((cached.credential.clone(), cached.generation));
+                None => {
+                    cancelled += 1;
+                    if cancelled > 2 {
+                        return Err(Error::config(
+                            self.backend(),
+                            "the login task was cancelled; is the runtime shutting down?",
+                        ));
                     }
-                    Need::Refresh(cached.credential.clone())
                 }
-                _ => Need::Login,
             }
-        };
+        }
+    }
 
-        let kind = match need {
-            Need::Login => "login",
-            Need::Refresh(_) => "refresh",
+    /// What a caller does now: take the cached credential (starting a background refresh inside its
+    /// refresh window), answer with a remembered rejection, or wait for the flight in progress or a new one.
+    fn decide(
+        self: &Arc<Self>,
+        state: &mut State,
+        now: Instant,
+        launch: &mut Option<Launch>,
+    ) -> Step {
+        if let Some(current) = state.current.clone() {
+            if current.is_fresh_at(now) {
+                return Step::Serve(current);
+            }
+            if !current.credential().is_expired_at(now) {
+                let throttled = state.refresh_not_before.is_some_and(|at| now < at);
+                if state.flight.is_none() && !throttled {
+                    let need = Need::Refresh(current.credential().clone());
+                    let (_, started) = self.start(state, need);
+                    *launch = Some(started);
+                }
+                return Step::Serve(current);
+            }
+        }
+        // No valid credential: this caller waits.
+        if let Some(error) = state.recent_rejection(now, self.config.rejected_login_cooldown) {
+            tracing::debug!(
+                backend = self.backend(),
+                "credentials were rejected recently; not sending them again yet"
+            );
+            return Step::Fail(error.clone());
+        }
+        if let Some(flight) = &state.flight {
+            return Step::Wait(flight.outcome.clone(), flight.refresh);
+        }
+        let (outcome, started) = self.start(state, Need::Login);
+        *launch = Some(started);
+        Step::Wait(outcome, false)
+    }
+
+    /// Records a flight for `need`: where its outcome will be told, and its task, to be spawned once the
+    /// state lock is released.
+    fn start(
+        self: &Arc<Self>,
+        state: &mut State,
+        need: Need,
+    ) -> (watch::Receiver<Outcome>, Launch) {
+        state.flights += 1;
+        let id = state.flights;
+        let (sender, receiver) = watch::channel(None);
+        state.flight = Some(Flight {
+            id,
+            refresh: matches!(need, Need::Refresh(_)),
+            outcome: receiver.clone(),
+        });
+        let guard = FlightGuard {
+            cache: self.clone(),
+            id,
+            outcome: sender,
         };
-        tracing::debug!(backend = self.backend(), kind, "logging in");
-        let started = Instant::now();
-        let outcome = self.obtain(&need).await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let mut state = self.state();
-        state.attempts += 1;
+        (receiver, Launch { guard, need })
+    }
+
+    /// Records what a flight ended with, and says what its waiters get.
+    fn settle(
+        &self,
+        state: &mut State,
+        need: Need,
+        outcome: Result<Credential>,
+        elapsed: Duration,
+    ) -> Result<Arc<Cached>> {
+        let kind = need.kind();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let now = Instant::now();
         match outcome {
             Ok(credential) => {
                 tracing::info!(
@@ -305,20 +526,23 @@ impl CredentialCache {
                 );
                 state.generations += 1;
                 let generation = state.generations;
-                state.current = Some(Cached {
-                    credential: credential.clone(),
+                let jitter = self.jitter.hash_one(generation) as f64 / u64::MAX as f64;
+                let cached = Arc::new(Cached::new(
+                    credential,
                     generation,
-                });
+                    self.config.refresh_buffer,
+                    jitter,
+                ));
+                state.current = Some(cached.clone());
                 state.failure = None;
                 state.refresh_not_before = None;
                 state.rejected = None;
-                Ok((credential, generation))
+                Ok(cached)
             }
             Err(error) => {
-                let now = Instant::now();
-                if matches!(need, Need::Refresh(_))
-                    && let Some(cached) = &state.current
-                    && !cached.credential.is_expired_at(now)
+                if let Need::Refresh(_) = need
+                    && let Some(current) = &state.current
+                    && !current.credential().is_expired_at(now)
                 {
                     // Keep serving the still-valid credential; try the refresh again a little later.
                     tracing::warn!(
@@ -326,13 +550,11 @@ impl CredentialCache {
                         error = %error,
                         "early refresh failed; keeping the still-valid credential"
                     );
-                    let hit = (cached.credential.clone(), cached.generation);
                     state.refresh_not_before = Some(now + self.config.refresh_retry_interval);
-                    return Ok(hit);
+                    return Ok(current.clone());
                 }
                 tracing::warn!(backend = self.backend(), kind, elapsed_ms, error = %error, "login failed");
                 state.failure = Some(Failure {
-                    attempt: state.attempts,
                     error: error.clone(),
                     at: now,
                 });
@@ -341,16 +563,16 @@ impl CredentialCache {
         }
     }
 
-    /// The miss path: where a credential comes from when the cache has none it may hand out. Called
-    /// with the login lock held, so at most one runs at a time. With a token store: another process's
-    /// entry when there is a usable one, else this process's login under the store's lease; a failing
-    /// store means a login of its own. Without one: a login (or renewal).
+    /// The miss path: where a credential comes from when the cache has none it may hand out. Runs on
+    /// the flight's own task with the login lock held, so at most one runs at a time. With a token store:
+    /// another process's entry when there is a usable one, else this process's login under the store's
+    /// lease; a failing store means a login of its own. Without one: a login (or renewal).
     async fn obtain(&self, need: &Need) -> Result<Credential> {
         let shared = match &self.shared {
             Some(shared) if shared.available() => shared,
             _ => return self.log_in(need).await,
         };
-        let rejected = self.state().rejected.clone();
+        let rejected = self.read().rejected.clone();
         let buffer = self.config.refresh_buffer;
         let usable = |credential: &Credential| is_fresh(credential, Instant::now(), buffer);
         let obtained = shared
@@ -419,35 +641,98 @@ impl fmt::Debug for CredentialCache {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use secrecy::{ExposeSecret, SecretString};
 
     use super::*;
-    use crate::authenticator;
     use crate::credential::Placement;
+    use crate::future::BoxFuture;
 
     const TEN_MINUTES: Duration = Duration::from_secs(600);
 
-    /// A cache whose n-th login (1-based) takes `delay` and answers `outcome(n)`; and its login count.
-    fn cache<F>(delay: Duration, outcome: F) -> (Arc<CredentialCache>, Arc<AtomicU64>)
-    where
-        F: Fn(u64) -> Result<Credential> + Send + Sync + Clone + 'static,
-    {
-        let logins = Arc::new(AtomicU64::new(0));
-        let counter = logins.clone();
-        let base = url::Url::parse("http://127.0.0.1:9/").unwrap();
-        let auth = authenticator::from_fn("fake", base, move |_http| {
-            let counter = counter.clone();
-            let outcome = outcome.clone();
-            async move {
-                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::time::sleep(delay).await;
-                outcome(n)
+    type Outcome = Arc<dyn Fn(u64) -> Result<Credential> + Send + Sync>;
+
+    /// A fake server: the n-th login or refresh (1-based, counted together) takes `delay` and answers
+    /// `outcome(n)`; refreshes fail while `refresh_fails` is set.
+    #[derive(Clone)]
+    struct Fake {
+        base: url::Url,
+        logins: Arc<AtomicU64>,
+        refreshes: Arc<AtomicU64>,
+        refresh_fails: Arc<AtomicBool>,
+        delay: Duration,
+        outcome: Outcome,
+    }
+
+    impl fmt::Debug for Fake {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Fake").finish_non_exhaustive()
+        }
+    }
+
+    impl Fake {
+        fn new(
+            delay: Duration,
+            outcome: impl Fn(u64) -> Result<Credential> + Send + Sync + 'static,
+        ) -> Self {
+            Self {
+                base: url::Url::parse("http://127.0.0.1:9/").unwrap(),
+                logins: Arc::default(),
+                refreshes: Arc::default(),
+                refresh_fails: Arc::default(),
+                delay,
+                outcome: Arc::new(outcome),
             }
-        });
-        let cache = CredentialCache::new(reqwest::Client::new(), Arc::new(auth), Config::default());
-        (Arc::new(cache), logins)
+        }
+
+        fn cache(&self) -> Arc<CredentialCache> {
+            let auth: Arc<dyn Authenticator> = Arc::new(self.clone());
+            Arc::new(CredentialCache::new(
+                reqwest::Client::new(),
+                auth,
+                Config::default(),
+            ))
+        }
+
+        /// Logins and refreshes so far.
+        fn count(&self) -> u64 {
+            self.logins.load(Ordering::SeqCst) + self.refreshes.load(Ordering::SeqCst)
+        }
+
+        async fn answer(&self, refresh: bool) -> Result<Credential> {
+            let n = self.count() + 1;
+            let counter = if refresh {
+                &self.refreshes
+            } else {
+                &self.logins
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            if refresh && self.refresh_fails.load(Ordering::SeqCst) {
+                return Err(down());
+            }
+            (self.outcome)(n)
+        }
+    }
+
+    impl Authenticator for Fake {
+        fn backend(&self) -> &'static str {
+            "fake"
+        }
+        fn base_url(&self) -> &url::Url {
+            &self.base
+        }
+        fn authenticate<'a>(&'a self, _: &'a reqwest::Client) -> BoxFuture<'a, Result<Credential>> {
+            Box::pin(self.answer(false))
+        }
+        fn refresh<'a>(
+            &'a self,
+            _: &'a reqwest::Client,
+            _: &'a Credential,
+        ) -> BoxFuture<'a, Result<Credential>> {
+            Box::pin(self.answer(true))
+        }
     }
 
     fn token(n: u64, lifetime: Duration) -> Result<Credential> {
@@ -461,28 +746,48 @@ mod tests {
         Error::config("fake", "the login server is down")
     }
 
-    async fn secret(cache: &CredentialCache) -> String {
-        let (credential, _) = cache.get(None).await.unwrap();
-        credential.secret().expose_secret().to_owned()
+    fn secret_of(cached: &Cached) -> String {
+        cached.credential().secret().expose_secret().to_owned()
+    }
+
+    async fn secret(cache: &Arc<CredentialCache>) -> String {
+        secret_of(&cache.get(None).await.unwrap())
+    }
+
+    /// Lets every spawned task run until it waits on a timer (the paused clock then jumps).
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    /// The earliest refresh point of a credential of `lifetime` issued now, with the default buffer.
+    fn earliest_refresh(lifetime: Duration) -> Duration {
+        let buffer = DEFAULT_REFRESH_BUFFER.min(lifetime / 2);
+        lifetime - buffer - buffer / REFRESH_JITTER_DIVISOR
     }
 
     #[tokio::test(start_paused = true)]
     async fn reuses_the_credential_until_its_refresh_window() {
-        let (cache, logins) = cache(Duration::ZERO, |n| token(n, TEN_MINUTES));
+        let fake = Fake::new(Duration::ZERO, |n| token(n, TEN_MINUTES));
+        let cache = fake.cache();
         assert_eq!(secret(&cache).await, "token-1");
-        tokio::time::advance(Duration::from_secs(4 * 60 + 59)).await;
+        tokio::time::advance(earliest_refresh(TEN_MINUTES) - Duration::from_secs(1)).await;
         assert_eq!(secret(&cache).await, "token-1");
-        assert_eq!(logins.load(Ordering::SeqCst), 1);
+        settle().await;
+        assert_eq!(fake.count(), 1);
 
-        tokio::time::advance(Duration::from_secs(2)).await; // inside the 5-minute refresh window
+        // Past the latest refresh point (5 minutes before expiry): renewed in the background.
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(secret(&cache).await, "token-1", "served at once");
+        settle().await;
+        assert_eq!(fake.count(), 2);
         assert_eq!(secret(&cache).await, "token-2");
-        assert_eq!(logins.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn concurrent_misses_cause_one_login() {
-        let (cache, logins) = cache(Duration::from_millis(50), |n| token(n, TEN_MINUTES));
-        let tasks: Vec<_> = (0..200)
+    async fn a_thousand_concurrent_first_callers_cause_one_login() {
+        let fake = Fake::new(Duration::from_millis(50), |n| token(n, TEN_MINUTES));
+        let cache = fake.cache();
+        let tasks: Vec<_> = (0..1000)
             .map(|_| {
                 let cache = cache.clone();
                 tokio::spawn(async move { secret(&cache).await })
@@ -491,63 +796,173 @@ mod tests {
         for task in tasks {
             assert_eq!(task.await.unwrap(), "token-1");
         }
-        assert_eq!(logins.load(Ordering::SeqCst), 1);
+        assert_eq!(fake.count(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_rejected_generation_causes_one_new_login() {
-        let (cache, logins) = cache(Duration::from_millis(20), |n| token(n, TEN_MINUTES));
-        let (_, generation) = cache.get(None).await.unwrap();
+        let fake = Fake::new(Duration::from_millis(20), |n| token(n, TEN_MINUTES));
+        let cache = fake.cache();
+        let generation = cache.get(None).await.unwrap().generation();
         // Ten requests answered 401 for the same credential: one new login between them.
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 let cache = cache.clone();
-                tokio::spawn(async move { cache.get(Some(generation)).await.unwrap().1 })
+                tokio::spawn(async move { cache.get(Some(generation)).await.unwrap().generation() })
             })
             .collect();
         for task in tasks {
             assert_eq!(task.await.unwrap(), generation + 1);
         }
-        assert_eq!(logins.load(Ordering::SeqCst), 2);
+        assert_eq!(fake.count(), 2);
+        // A late 401 for the old generation drops nothing.
+        cache.reject(generation);
+        assert_eq!(secret(&cache).await, "token-2");
 
         cache.invalidate();
         assert_eq!(secret(&cache).await, "token-3");
-        assert_eq!(logins.load(Ordering::SeqCst), 3);
+        assert_eq!(fake.count(), 3);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_failed_early_refresh_keeps_serving_the_valid_credential() {
-        let (cache, logins) = cache(Duration::ZERO, |n| {
-            if n == 1 {
-                token(n, TEN_MINUTES)
-            } else {
-                Err(down())
-            }
-        });
+    async fn callers_inside_the_refresh_window_never_wait_and_one_refresh_runs() {
+        let login = Duration::from_millis(250);
+        let fake = Fake::new(login, |n| token(n, Duration::from_secs(2)));
+        let cache = fake.cache();
+        assert_eq!(secret(&cache).await, "token-1");
+        tokio::time::advance(Duration::from_millis(1100)).await; // past the latest refresh point (1 s)
+
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { secret(&cache).await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), "token-1");
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "no caller waited");
+        assert_eq!(fake.count(), 2, "one refresh started, not one per caller");
+
+        // While it runs, callers keep getting the valid credential at once.
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        assert_eq!(secret(&cache).await, "token-1");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(fake.count(), 2);
+
+        tokio::time::sleep(login).await;
+        assert_eq!(secret(&cache).await, "token-2");
+        assert_eq!(fake.count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_early_refresh_keeps_serving_and_is_tried_again_later() {
+        let fake = Fake::new(Duration::ZERO, |n| token(n, TEN_MINUTES));
+        fake.refresh_fails.store(true, Ordering::SeqCst);
+        let cache = fake.cache();
         assert_eq!(secret(&cache).await, "token-1");
         tokio::time::advance(Duration::from_secs(6 * 60)).await;
         assert_eq!(secret(&cache).await, "token-1");
-        assert_eq!(logins.load(Ordering::SeqCst), 2, "one refresh attempt");
+        settle().await;
+        assert_eq!(fake.count(), 2, "one refresh attempt");
         assert_eq!(secret(&cache).await, "token-1");
-        assert_eq!(
-            logins.load(Ordering::SeqCst),
-            2,
-            "no new attempt within the retry interval"
-        );
+        settle().await;
+        assert_eq!(fake.count(), 2, "no new attempt within the retry interval");
+
         tokio::time::advance(DEFAULT_REFRESH_RETRY_INTERVAL).await;
         assert_eq!(secret(&cache).await, "token-1");
-        assert_eq!(logins.load(Ordering::SeqCst), 3);
+        settle().await;
+        assert_eq!(fake.count(), 3);
+
+        fake.refresh_fails.store(false, Ordering::SeqCst);
+        tokio::time::advance(DEFAULT_REFRESH_RETRY_INTERVAL).await;
+        assert_eq!(secret(&cache).await, "token-1");
+        settle().await;
+        assert_eq!(secret(&cache).await, "token-4");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_expired_credential_makes_callers_wait_for_the_login() {
+    async fn an_expired_credential_makes_callers_wait_for_one_login() {
         let login = Duration::from_millis(250);
-        let (cache, logins) = cache(login, |n| token(n, Duration::from_secs(2)));
+        let fake = Fake::new(login, |n| token(n, Duration::from_secs(2)));
+        let cache = fake.cache();
         assert_eq!(secret(&cache).await, "token-1");
-        tokio::time::advance(Duration::from_secs(3)).await; // expired
+        tokio::time::advance(Duration::from_secs(3)).await; // expired, never refreshed
         let started = Instant::now();
-        assert_eq!(secret(&cache).await, "token-2");
+        let (a, b) = tokio::join!(secret(&cache), secret(&cache));
+        assert_eq!((a.as_str(), b.as_str()), ("token-2", "token-2"));
         assert!(started.elapsed() >= login);
-        assert_eq!(logins.load(Ordering::SeqCst), 2);
+        assert_eq!(fake.count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_401_during_a_failing_refresh_ends_in_a_full_login() {
+        let login = Duration::from_millis(100);
+        let fake = Fake::new(login, |n| token(n, TEN_MINUTES));
+        fake.refresh_fails.store(true, Ordering::SeqCst);
+        let cache = fake.cache();
+        let first = cache.get(None).await.unwrap();
+        tokio::time::advance(Duration::from_secs(6 * 60)).await;
+        assert_eq!(secret(&cache).await, "token-1"); // starts the refresh
+        // The server answers 401 to token-1 while the refresh is out; the refresh then fails.
+        let renewed = cache.get(Some(first.generation())).await.unwrap();
+        assert_eq!(secret_of(&renewed), "token-3");
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+        assert_eq!(fake.logins.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_login_is_shared_by_its_waiters_and_not_remembered() {
+        let fake = Fake::new(Duration::from_millis(10), |_| Err(down()));
+        let cache = fake.cache();
+        let (a, b) = tokio::join!(cache.get(None), cache.get(None));
+        assert!(a.is_err() && b.is_err());
+        assert_eq!(fake.count(), 1, "one attempt for both");
+        assert!(cache.get(None).await.is_err());
+        assert_eq!(
+            fake.count(),
+            2,
+            "a failure that is not a rejection is not remembered"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_refresh_point_is_jittered_within_a_tenth_of_the_buffer() {
+        let fake = Fake::new(Duration::ZERO, |n| token(n, TEN_MINUTES));
+        let cache = fake.cache();
+        let mut points = Vec::new();
+        for _ in 0..50 {
+            let cached = cache.get(None).await.unwrap();
+            let expires_at = cached.credential().expires_at().unwrap();
+            let before_expiry = expires_at - cached.refresh_at.unwrap();
+            assert!(before_expiry >= DEFAULT_REFRESH_BUFFER, "{before_expiry:?}");
+            assert!(
+                before_expiry <= DEFAULT_REFRESH_BUFFER + DEFAULT_REFRESH_BUFFER / 10,
+                "{before_expiry:?}"
+            );
+            points.push(before_expiry);
+            cache.invalidate();
+        }
+        points.sort();
+        points.dedup();
+        assert!(points.len() > 40, "refresh points spread: {points:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_credential_without_expiry_is_never_refreshed() {
+        let fake = Fake::new(Duration::ZERO, |n| {
+            Ok(Credential::new(
+                SecretString::from(format!("token-{n}")),
+                Placement::Bearer,
+            ))
+        });
+        let cache = fake.cache();
+        assert_eq!(secret(&cache).await, "token-1");
+        tokio::time::advance(Duration::from_secs(365 * 24 * 3600)).await;
+        assert_eq!(secret(&cache).await, "token-1");
+        settle().await;
+        assert_eq!(fake.count(), 1);
     }
 }

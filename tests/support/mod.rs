@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rpa_auth::authenticator::{self, FnAuthenticator};
-use rpa_auth::{BoxFuture, Credential, Placement, Result, SecretString};
+use rpa_auth::{AuthClient, BoxFuture, Credential, ExposeSecret, Placement, Result, SecretString};
 
 /// A fake authenticator that counts its logins and issues `token-1`, `token-2`, … with a fixed lifetime,
 /// after an optional delay; or fails with the error `fail` makes.
@@ -67,6 +67,29 @@ impl Counting {
 pub fn bearer(n: u64, lifetime: Duration) -> Credential {
     Credential::new(SecretString::from(format!("token-{n}")), Placement::Bearer)
         .expires_in(lifetime)
+}
+
+/// Waits until `client`'s credential is no longer `old` (a background refresh has landed) and returns
+/// the new secret. Fails after 5 s (of the test's clock), naming what it waited for.
+pub async fn renewed(client: &AuthClient, old: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let secret = client
+            .credential()
+            .await
+            .unwrap()
+            .secret()
+            .expose_secret()
+            .to_owned();
+        if secret != old {
+            return secret;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the credential was not renewed in the background within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The built binary of example `name`, which `cargo test` builds before it runs the tests. Fails with a
