@@ -316,7 +316,7 @@ pub enum Error {
 
     /// The request did not get an answer: connection refused, timeout, broken connection.
     #[non_exhaustive]
-    #[error("{backend}: {endpoint} {}", transport_text(*kind, source.as_deref()))]
+    #[error("{backend}: {endpoint} {}", transport_text(*kind, cause))]
     Transport {
         /// Backend name.
         backend: &'static str,
@@ -324,6 +324,8 @@ pub enum Error {
         endpoint: Endpoint,
         /// What kind of failure.
         kind: TransportKind,
+        /// What went wrong, in words (never a URL).
+        cause: Option<Box<str>>,
         /// The underlying error, with its URL removed.
         #[source]
         source: Option<Arc<reqwest::Error>>,
@@ -396,14 +398,14 @@ fn retry_after_text(retry_after: &Option<Duration>) -> String {
     }
 }
 
-fn transport_text(kind: TransportKind, source: Option<&reqwest::Error>) -> String {
+fn transport_text(kind: TransportKind, cause: &Option<Box<str>>) -> String {
     let what = match kind {
         TransportKind::Connect => "could not connect",
         TransportKind::Timeout => "timed out",
         _ => "failed in transit",
     };
-    match source {
-        Some(source) => format!("{what}: {}", crate::transport::classify(source).1),
+    match cause {
+        Some(cause) => format!("{what}: {cause}"),
         None => what.to_owned(),
     }
 }
@@ -414,21 +416,6 @@ impl Error {
         Self::Config {
             backend,
             message: message.into(),
-        }
-    }
-
-    /// A transport error from reqwest, with the URL removed so no query string can leak.
-    pub(crate) fn transport(
-        backend: &'static str,
-        endpoint: Endpoint,
-        error: reqwest::Error,
-    ) -> Self {
-        let (kind, _) = crate::transport::classify(&error);
-        Self::Transport {
-            backend,
-            endpoint,
-            kind,
-            source: Some(Arc::new(error.without_url())),
         }
     }
 
@@ -450,13 +437,6 @@ impl Error {
             reason,
             server,
         }
-    }
-
-    /// A failure reading the body of an answer the client returned (`Response::text()`,
-    /// `Response::bytes()`), as a [`Error::Transport`] saying why in words (cut short, reset, bad
-    /// chunked encoding, timed out), without reqwest's URL. `endpoint` is the request's.
-    pub fn body_read(backend: &'static str, endpoint: Endpoint, error: reqwest::Error) -> Self {
-        Self::transport(backend, endpoint, error)
     }
 
     /// For a custom [`Authenticator`](crate::Authenticator): the server answered an error status that

@@ -8,7 +8,9 @@
 use std::error::Error as StdError;
 use std::io;
 
-use crate::error::TransportKind;
+use std::sync::Arc;
+
+use crate::error::{Endpoint, Error, TransportKind};
 
 /// The kind of failure and what happened, in words.
 pub(crate) fn classify(error: &(dyn StdError + 'static)) -> (TransportKind, String) {
@@ -180,6 +182,33 @@ fn tls_words(error: &rustls::Error) -> String {
         rustls::Error::PeerIncompatible(_) => "no common TLS version or cipher suite".into(),
         rustls::Error::PeerMisbehaved(_) => "the server broke the TLS protocol".into(),
         _ => "a TLS protocol error".into(),
+    }
+}
+
+/// Transport errors are made here, where their cause is put into words, so that `error.rs` depends on
+/// nothing else in the crate.
+impl Error {
+    /// A transport error from reqwest, with the URL removed so no query string can leak.
+    pub(crate) fn transport(
+        backend: &'static str,
+        endpoint: Endpoint,
+        error: reqwest::Error,
+    ) -> Self {
+        let (kind, cause) = classify(&error);
+        Error::Transport {
+            backend,
+            endpoint,
+            kind,
+            cause: Some(cause.into()),
+            source: Some(Arc::new(error.without_url())),
+        }
+    }
+
+    /// A failure reading the body of an answer the client returned (`Response::text()`,
+    /// `Response::bytes()`), as a [`Error::Transport`] saying why in words (cut short, reset, bad
+    /// chunked encoding, timed out), without reqwest's URL. `endpoint` is the request's.
+    pub fn body_read(backend: &'static str, endpoint: Endpoint, error: reqwest::Error) -> Self {
+        Self::transport(backend, endpoint, error)
     }
 }
 
