@@ -94,3 +94,43 @@ macro_rules! authenticator_by_login {
     };
 }
 pub(crate) use authenticator_by_login;
+
+/// Writes the setters every Windows-authentication login shares (domain, Kerberos service name, TLS,
+/// scheme), for a type with `identity`, `tls` and `scheme` fields and a `fn reconfigured(&mut self)` that
+/// runs after each change (a login that keeps authenticated connections drops them there).
+macro_rules! windows_setters {
+    () => {
+        /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
+        pub fn domain(mut self, domain: impl Into<String>) -> Self {
+            let domain = domain.into();
+            self.identity = self.identity.map_credentials(|c| c.domain(domain));
+            self.reconfigured();
+            self
+        }
+
+        /// The server's Kerberos service name, `SERVICE/host` or `SERVICE@host`. Defaults to
+        /// `HTTP@<host of the URL>`; needed when the URL names the server by an alias or address that is
+        /// not its registered service principal.
+        pub fn spn(mut self, spn: impl Into<String>) -> Self {
+            self.identity = self.identity.spn(spn);
+            self.reconfigured();
+            self
+        }
+
+        /// The TLS configuration of the Windows-authenticated connections (an internal CA, say).
+        /// Defaults to the platform's trust store.
+        pub fn tls_config(mut self, tls: std::sync::Arc<rustls::ClientConfig>) -> Self {
+            self.tls = Some(tls);
+            self.reconfigured();
+            self
+        }
+
+        /// Uses `scheme` even when the server offers both. Defaults to the server's offer, NTLM first.
+        pub fn scheme(mut self, scheme: $crate::ntlm::Scheme) -> Self {
+            self.scheme = Some(scheme);
+            self.reconfigured();
+            self
+        }
+    };
+}
+pub(crate) use windows_setters;

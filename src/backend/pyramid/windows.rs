@@ -16,7 +16,9 @@ use super::{
 };
 #[cfg(feature = "kerberos")]
 use super::{ENV_PASSWORD, read_api};
-use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
+use crate::backend::{
+    authenticator_by_login, from_env_constructors, require_name, require_secret, windows_setters,
+};
 use crate::credential::Credential;
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
@@ -96,19 +98,10 @@ impl PyramidWindowsLogin {
         })
     }
 
-    /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        let domain = domain.into();
-        self.identity = self.identity.map_credentials(|c| c.domain(domain));
-        self
-    }
+    windows_setters!();
 
-    /// The server's Kerberos service name, `SERVICE/host` or `SERVICE@host`. Defaults to
-    /// `HTTP@<host of the URL>`.
-    pub fn spn(mut self, spn: impl Into<String>) -> Self {
-        self.identity = self.identity.spn(spn);
-        self
-    }
+    /// Nothing to drop: every login opens its own connection.
+    fn reconfigured(&mut self) {}
 
     from_env_constructors! {
         /// A login configured from the process environment: `PYRAMID_URL`, `PYRAMID_USERNAME`
@@ -152,19 +145,6 @@ impl PyramidWindowsLogin {
     /// Where later calls carry the token. Defaults to [`PyramidPlacement::Api`].
     pub fn placement(mut self, placement: PyramidPlacement) -> Self {
         self.placement = placement;
-        self
-    }
-
-    /// The TLS configuration of the handshake connection (an internal CA, say). Defaults to the
-    /// platform's trust store.
-    pub fn tls_config(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
-    /// Uses `scheme` even when the server offers both. Defaults to the server's offer, NTLM first.
-    pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.scheme = Some(scheme);
         self
     }
 

@@ -11,7 +11,9 @@ use url::Url;
 
 use super::context::context_setters;
 use super::{ContextHeaders, ENV_PASSWORD, ENV_URL, ENV_USERNAME};
-use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
+use crate::backend::{
+    authenticator_by_login, from_env_constructors, require_name, require_secret, windows_setters,
+};
 use crate::credential::{AuthenticatedTransport, Credential};
 use crate::env::Env;
 use crate::error::{Endpoint, Error, Result};
@@ -107,6 +109,13 @@ impl UiPathNtlmLogin {
         })
     }
 
+    windows_setters!();
+
+    /// Drops the authenticated connections of a clone whose configuration changed.
+    fn reconfigured(&mut self) {
+        self.pool = Arc::default();
+    }
+
     from_env_constructors! {
         /// A login configured from the process environment: `UIPATH_URL`, `UIPATH_USERNAME` (`DOMAIN\user`,
         /// `user@domain` or a plain name) and `UIPATH_PASSWORD` (required), `UIPATH_DOMAIN` (the Windows
@@ -140,38 +149,6 @@ impl UiPathNtlmLogin {
         // login body to carry `tenancyName`).
         login.headers.read_env(env, true)?;
         Ok(login)
-    }
-
-    /// The Windows domain, for a plain user name. Defaults to the one in the user name, if any.
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        let domain = domain.into();
-        self.identity = self.identity.map_credentials(|c| c.domain(domain));
-        self.pool = Arc::default(); // a clone configured anew gets its own connections
-        self
-    }
-
-    /// The server's Kerberos service name, `SERVICE/host` or `SERVICE@host`. Defaults to
-    /// `HTTP@<host of the URL>`; needed when the URL names the server by an alias or address that is not
-    /// its registered service principal.
-    pub fn spn(mut self, spn: impl Into<String>) -> Self {
-        self.identity = self.identity.spn(spn);
-        self.pool = Arc::default(); // a clone configured anew gets its own connections
-        self
-    }
-
-    /// The TLS configuration of the authenticated connections (an internal CA, say). Defaults to the
-    /// platform's trust store.
-    pub fn tls_config(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(tls);
-        self.pool = Arc::default(); // a clone configured anew gets its own connections
-        self
-    }
-
-    /// Uses `scheme` even when the server offers both. Defaults to the server's offer, NTLM first.
-    pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.scheme = Some(scheme);
-        self.pool = Arc::default(); // a clone configured anew gets its own connections
-        self
     }
 
     /// How many authenticated connections are kept at most. Defaults to 8.
