@@ -43,7 +43,7 @@ async fn right_password_authenticates_the_connection_with_each_scheme() {
     ] {
         let mut conn = connect(addr).await;
         if let Some(s) = forced {
-            conn = conn.force_scheme(s);
+            conn = conn.scheme(s);
         }
         let resp = conn.send(get(), &alice(PASSWORD)).await.expect("handshake");
         assert_eq!(resp.status(), 200, "{forced:?}");
@@ -79,7 +79,7 @@ async fn user_name_forms_all_authenticate() {
         WindowsCredentials::new("alice@corp.example", SecretString::from(PASSWORD)),
     ] {
         for scheme in [Scheme::Ntlm, Scheme::Negotiate] {
-            let mut conn = connect(addr).await.force_scheme(scheme);
+            let mut conn = connect(addr).await.scheme(scheme);
             let resp = conn
                 .send(get(), &creds)
                 .await
@@ -98,7 +98,7 @@ async fn wrong_password_and_unknown_user_are_rejected() {
             alice("wrong"),
             WindowsCredentials::new(r"CORP\mallory", SecretString::from(PASSWORD)),
         ] {
-            let mut conn = connect(addr).await.force_scheme(scheme);
+            let mut conn = connect(addr).await.scheme(scheme);
             let err = conn
                 .send(get(), &creds)
                 .await
@@ -120,7 +120,7 @@ async fn wrong_password_and_unknown_user_are_rejected() {
 async fn post_body_is_repeated_on_every_leg() {
     let running = server::start(Mode::Persist).await;
     let addr = running.addr();
-    let mut conn = connect(addr).await.force_scheme(Scheme::Negotiate);
+    let mut conn = connect(addr).await.scheme(Scheme::Negotiate);
     let req = http::Request::post("/API2/auth/authenticateUserWindows")
         .header("content-type", "application/json")
         .body(Bytes::from_static(br#"{"data":{"domain":"CORP"}}"#))
@@ -142,7 +142,7 @@ async fn twenty_concurrent_handshakes_each_on_its_own_connection() {
         let tasks: Vec<_> = (0..20)
             .map(|_| {
                 tokio::spawn(async move {
-                    let mut conn = connect(addr).await.force_scheme(scheme);
+                    let mut conn = connect(addr).await.scheme(scheme);
                     let resp = conn.send(get(), &alice(PASSWORD)).await?;
                     Ok::<_, HandshakeError>((resp.status(), conn.handshakes()))
                 })
@@ -221,7 +221,7 @@ async fn malformed_challenges_are_typed_errors() {
     for (scheme, header) in cases {
         let running = server::start(Mode::FixedChallenge(header.clone())).await;
         let addr = running.addr();
-        let mut conn = connect(addr).await.force_scheme(scheme);
+        let mut conn = connect(addr).await.scheme(scheme);
         let err = conn.send(get(), &alice(PASSWORD)).await.expect_err(&header);
         assert!(
             matches!(err, HandshakeError::MalformedChallenge { scheme: s, .. } if s == scheme),

@@ -21,7 +21,7 @@ async fn login(
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url");
     let mut conn = NtlmConnection::connect(&url, None, Duration::from_secs(5))
         .await?
-        .force_scheme(scheme);
+        .scheme(scheme);
     let creds = WindowsCredentials::new(r"CORP\alice", SecretString::from(password));
     let req = http::Request::post("/odata/Jobs")
         .body(Bytes::from_static(b"{}"))

@@ -89,6 +89,34 @@ fn read_api(env: &Env<'_>) -> Result<PyramidApi> {
     })
 }
 
+/// Writes the setters both Pyramid logins share (API generation, token placement, token lifetime), for a
+/// type with `api`, `placement` and `token_lifetime` fields.
+macro_rules! token_setters {
+    () => {
+        /// The API generation. Defaults to [`PyramidApi::Api2`](crate::PyramidApi::Api2), which every
+        /// server since 2018.5 has.
+        pub fn api(mut self, api: $crate::PyramidApi) -> Self {
+            self.api = api;
+            self
+        }
+
+        /// Where later calls carry the token. Defaults to
+        /// [`PyramidPlacement::Api`](crate::PyramidPlacement::Api).
+        pub fn placement(mut self, placement: $crate::PyramidPlacement) -> Self {
+            self.placement = placement;
+            self
+        }
+
+        /// How long a token is used before logging in again, since Pyramid does not say. Defaults to 20
+        /// minutes; a token the server expires sooner is renewed on its 401.
+        pub fn token_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+            self.token_lifetime = lifetime;
+            self
+        }
+    };
+}
+use token_setters;
+
 /// Which generation of Pyramid's REST API to log in with.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

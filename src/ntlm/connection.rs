@@ -223,7 +223,7 @@ impl NtlmConnection {
     /// Uses only `scheme`, even when the server prefers or also offers the other one.
     /// Defaults to choosing per [`Scheme::choose`] (NTLM when both are offered).
     #[must_use]
-    pub fn force_scheme(mut self, scheme: Scheme) -> Self {
+    pub fn scheme(mut self, scheme: Scheme) -> Self {
         self.forced = Some(scheme);
         self
     }

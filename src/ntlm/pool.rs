@@ -78,7 +78,7 @@ impl NtlmPool {
 
     /// Uses `scheme` even when the server offers both. Defaults to the server's offer (NTLM first).
     #[must_use]
-    pub fn force_scheme(mut self, scheme: Scheme) -> Self {
+    pub fn scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = Some(scheme);
         self
     }
@@ -162,7 +162,7 @@ impl NtlmPool {
         let mut connection =
             NtlmConnection::connect(&self.url, self.tls.clone(), self.connect_timeout).await?;
         if let Some(scheme) = self.scheme {
-            connection = connection.force_scheme(scheme);
+            connection = connection.scheme(scheme);
         }
         self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(connection)

@@ -11,7 +11,7 @@ use http::header::WWW_AUTHENTICATE;
 /// **NTLM**: this client only ever speaks NTLM, so Negotiate would only wrap the same messages in
 /// SPNEGO, adding a mechListMIC exchange and a final token on the 200 that proxies may drop,
 /// without making the login any stronger. Negotiate is used when it is the only one offered (IIS with
-/// the NTLM provider removed), or when forced with [`NtlmConnection::force_scheme`](super::NtlmConnection::force_scheme).
+/// the NTLM provider removed), or when forced with [`NtlmConnection::scheme`](super::NtlmConnection::scheme).
 /// (With the `kerberos` feature, Kerberos goes first inside Negotiate when it applies, before this choice
 /// of a scheme for NTLM: see [`NtlmConnection::send_as`](super::NtlmConnection::send_as).)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

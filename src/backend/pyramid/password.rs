@@ -13,7 +13,7 @@ use url::Url;
 
 use super::{
     API2_LOGIN_PATH, API3_LOGIN_PATH, BACKEND, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN, ENV_URL,
-    PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
+    PyramidApi, PyramidPlacement, placement_for, read_common, read_token, token_setters,
 };
 use crate::backend::{authenticator_by_login, from_env_constructors, require_name, require_secret};
 use crate::credential::Credential;
@@ -96,27 +96,11 @@ impl PyramidPasswordLogin {
         Ok(login.api(api))
     }
 
-    /// The API generation. Defaults to [`PyramidApi::Api2`], which every server since 2018.5 has.
-    pub fn api(mut self, api: PyramidApi) -> Self {
-        self.api = api;
-        self
-    }
-
-    /// Where later calls carry the token. Defaults to [`PyramidPlacement::Api`].
-    pub fn placement(mut self, placement: PyramidPlacement) -> Self {
-        self.placement = placement;
-        self
-    }
+    token_setters!();
 
     /// The `domain` login field (API3; embedding scenarios). Defaults to none.
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = Some(domain.into());
-        self
-    }
-
-    /// How long a token is used before logging in again. Defaults to 20 minutes.
-    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.token_lifetime = lifetime;
         self
     }
 

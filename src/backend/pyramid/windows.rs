@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{
     API2_WINDOWS_LOGIN_PATH, API3_WINDOWS_LOGIN_PATH, DEFAULT_TOKEN_LIFETIME, ENV_DOMAIN, ENV_URL,
-    PyramidApi, PyramidPlacement, placement_for, read_common, read_token,
+    PyramidApi, PyramidPlacement, placement_for, read_common, read_token, token_setters,
 };
 #[cfg(feature = "kerberos")]
 use super::{ENV_PASSWORD, read_api};
@@ -62,13 +62,14 @@ impl PyramidWindowsLogin {
     ///
     /// # Errors
     /// [`Error::Config`] for a malformed URL or an empty user name or password.
-    pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
-        require_name(BACKEND, "user name", user)?;
+    pub fn new(base_url: &str, user: impl Into<String>, password: SecretString) -> Result<Self> {
+        let user = user.into();
+        require_name(BACKEND, "user name", &user)?;
         require_secret(BACKEND, "password", &password)?;
         let secrets = Secrets::new().with(&password);
         Self::with_identity(
             base_url,
-            WindowsIdentity::from(WindowsCredentials::new(user, password)),
+            WindowsIdentity::from(WindowsCredentials::new(&user, password)),
             secrets,
         )
     }
@@ -136,23 +137,7 @@ impl PyramidWindowsLogin {
         Ok(login.api(api))
     }
 
-    /// The API generation. Defaults to [`PyramidApi::Api2`].
-    pub fn api(mut self, api: PyramidApi) -> Self {
-        self.api = api;
-        self
-    }
-
-    /// Where later calls carry the token. Defaults to [`PyramidPlacement::Api`].
-    pub fn placement(mut self, placement: PyramidPlacement) -> Self {
-        self.placement = placement;
-        self
-    }
-
-    /// How long a token is used before logging in again. Defaults to 20 minutes.
-    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.token_lifetime = lifetime;
-        self
-    }
+    token_setters!();
 
     /// Runs the handshake on a new connection and returns the token credential.
     ///
@@ -178,7 +163,7 @@ impl PyramidWindowsLogin {
                 .await
                 .map_err(failed)?;
         if let Some(scheme) = self.scheme {
-            connection = connection.force_scheme(scheme);
+            connection = connection.scheme(scheme);
         }
         let mut request = reqwest::Request::new(reqwest::Method::POST, url);
         if !body.is_empty() {

@@ -74,6 +74,20 @@ const OFFLINE_ACCESS: &str = "offline_access";
 /// confidential application with application scopes (Admin → External Applications) and pass its id,
 /// secret and the scopes it should use.
 ///
+/// Where the token endpoint is depends on the deployment, and the two forms differ by one underscore:
+///
+/// | deployment | token endpoint |
+/// |---|---|
+/// | Automation Cloud | `https://cloud.uipath.com/{org}/identity_/connect/token` |
+/// | Automation Suite | `https://{host}/identity_/connect/token` |
+/// | standalone (on-premises) Orchestrator 2020.4+ | `https://{host}/identity/connect/token` |
+///
+/// A `*.uipath.com` URL decides it. Any other host may be either of the last two, so the login tries one
+/// form (`identity_` first when the URL has the Automation Suite `/{org}/{tenant}/orchestrator_/`
+/// shape) and, when it answers 404, 405 (2023.10 answers a POST to the wrong one with 405
+/// `UnsupportedApiVersion`) or an HTML page, the other; it remembers which one answered.
+/// [`token_url`](Self::token_url) overrides all of this.
+///
 /// ```no_run
 /// # async fn run() -> rpa_auth::Result<()> {
 /// use rpa_auth::{AuthClient, SecretString, UiPathClientCredentialsLogin};
@@ -119,7 +133,7 @@ impl UiPathClientCredentialsLogin {
     /// `base_url` is the API base: `https://cloud.uipath.com/{org}/{tenant}/orchestrator_/` on Automation
     /// Cloud (a cloud URL ending at `/{org}/{tenant}/` gets `orchestrator_/` added), the same shape on
     /// Automation Suite, or the server root on-premises. The token endpoint is derived from it (see the
-    /// [module docs](self)); override it with [`token_url`](Self::token_url).
+    /// table above); override it with [`token_url`](Self::token_url).
     ///
     /// # Errors
     /// [`Error::Config`] for a malformed URL, or an empty client id or secret.
@@ -246,7 +260,7 @@ impl UiPathClientCredentialsLogin {
     }
 
     /// The token endpoint, used as given instead of the one derived from the server URL. Defaults to the
-    /// derived one (see the [module docs](self)).
+    /// derived one (see the table in the type's documentation).
     ///
     /// # Errors
     /// [`Error::Config`] for a malformed URL, or plain `http://` to a remote host that is not the API

@@ -73,13 +73,14 @@ impl UiPathNtlmLogin {
     ///
     /// # Errors
     /// [`Error::Config`] for a malformed URL or an empty user name or password.
-    pub fn new(base_url: &str, user: &str, password: SecretString) -> Result<Self> {
-        require_name(BACKEND, "user name", user)?;
+    pub fn new(base_url: &str, user: impl Into<String>, password: SecretString) -> Result<Self> {
+        let user = user.into();
+        require_name(BACKEND, "user name", &user)?;
         require_secret(BACKEND, "password", &password)?;
         let secrets = Secrets::new().with(&password);
         Self::with_identity(
             base_url,
-            WindowsIdentity::from(WindowsCredentials::new(user, password)),
+            WindowsIdentity::from(WindowsCredentials::new(&user, password)),
             secrets,
         )
     }
@@ -194,7 +195,7 @@ impl UiPathNtlmLogin {
             self.max_connections,
         );
         if let Some(scheme) = self.scheme {
-            pool = pool.force_scheme(scheme);
+            pool = pool.scheme(scheme);
         }
         Ok(self.pool.get_or_init(|| Arc::new(pool)).clone())
     }
