@@ -2,6 +2,7 @@
 //! tests. Leases run out on the tokio clock, so a paused clock drives them.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -15,17 +16,33 @@ use crate::credential::Credential;
 use crate::future::BoxFuture;
 
 /// A token store in this process's memory.
-#[derive(Debug)]
 pub struct MemoryStore {
     codec: Codec,
     lease: Duration,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     entries: HashMap<StoreKey, Vec<u8>>,
     leases: HashMap<StoreKey, (String, Instant)>,
+}
+
+/// Names the number of entries and leases, never their bytes (without a key an entry holds the token in
+/// clear).
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (entries, leases) = self
+            .state
+            .lock()
+            .map(|state| (state.entries.len(), state.leases.len()))
+            .unwrap_or_default();
+        f.debug_struct("MemoryStore")
+            .field("entries", &entries)
+            .field("leases", &leases)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryStore {
@@ -183,6 +200,23 @@ mod tests {
             LeaseAttempt::Acquired(lease) => lease,
             LeaseAttempt::Busy => panic!("lease was busy"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn debug_never_shows_a_stored_token() {
+        let store = MemoryStore::new();
+        let lease = acquired(store.try_lease(&key("a")).await.unwrap());
+        store
+            .write(lease, &token("plain-stored-token"))
+            .await
+            .unwrap();
+        let text = format!("{store:?}");
+        assert!(text.contains("entries: 1"), "{text}");
+        let bytes = format!("{:?}", b"plain-stored-token");
+        assert!(
+            !text.contains("plain-stored-token") && !text.contains(&bytes[1..20]),
+            "{text}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
