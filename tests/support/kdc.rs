@@ -15,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 pub const REALM: &str = "EXAMPLE.TEST";
 /// alice's password (she also has a keytab with the same key).
@@ -238,19 +237,7 @@ impl Kdc {
             .kill_on_drop(true)
             .spawn()
             .expect("start tests/negotiate_acceptor.py");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            BufReader::new(stdout).read_line(&mut line),
-        )
-        .await
-        .expect("negotiate_acceptor.py did not print its port within 20 s")
-        .expect("read port");
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("negotiate_acceptor.py printed {line:?}, not a port"));
+        let port = super::pyspnego::read_port(&mut child, "negotiate_acceptor.py").await;
         (child, port)
     }
 }

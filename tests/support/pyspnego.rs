@@ -77,6 +77,13 @@ pub async fn start_acceptor_with(env: &[(&str, &std::ffi::OsStr)]) -> (Child, u1
         .kill_on_drop(true)
         .spawn()
         .expect("start tests/ntlm_acceptor.py");
+    let port = read_port(&mut child, "ntlm_acceptor.py").await;
+    (child, port)
+}
+
+/// The port a test server script prints as its first line on stdout (within 20 s), read from `child`
+/// (started with a piped stdout); `name` names the script in the panic.
+pub async fn read_port(child: &mut Child, name: &str) -> u16 {
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
     tokio::time::timeout(
@@ -84,11 +91,9 @@ pub async fn start_acceptor_with(env: &[(&str, &std::ffi::OsStr)]) -> (Child, u1
         BufReader::new(stdout).read_line(&mut line),
     )
     .await
-    .expect("ntlm_acceptor.py did not print its port within 20 s")
+    .unwrap_or_else(|_| panic!("{name} did not print its port within 20 s"))
     .expect("read port");
-    let port = line
-        .trim()
+    line.trim()
         .parse()
-        .unwrap_or_else(|_| panic!("ntlm_acceptor.py printed {line:?}, not a port"));
-    (child, port)
+        .unwrap_or_else(|_| panic!("{name} printed {line:?}, not a port"))
 }
