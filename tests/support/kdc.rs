@@ -15,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-
 pub const REALM: &str = "EXAMPLE.TEST";
 /// alice's password (she also has a keytab with the same key).
 pub const ALICE_PASSWORD: &str = "Alice-Krb5-Pass1";
